@@ -1,0 +1,344 @@
+//! Typed, layered configuration: code defaults (which depend on the profile) → an optional TOML file
+//! → environment variables. Loaded and validated once at start-up; a bad or missing setting is a
+//! clear message naming the variable, never a panic deep inside.
+//!
+//! Every field of a service's config struct is reachable from the environment as
+//! `<PREFIX>_<FIELD>` in upper case (nested structs join with `__`). Lists are comma-separated.
+//! `<PREFIX>_CONFIG_FILE` names the TOML file. `<PREFIX>_PROFILE` (or `KOUPANG_PROFILE`) picks the
+//! profile whose defaults start the stack of layers.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// Which set of defaults applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// A developer's machine (`make up`): relaxed defaults such as logging in unverified.
+    Local,
+    /// Automated tests.
+    Test,
+    /// Safe defaults for real deployments.
+    Production,
+}
+
+impl Profile {
+    pub fn from_env(prefix: &str) -> Result<Self, ConfigError> {
+        let raw = std::env::var(format!("{prefix}_PROFILE"))
+            .or_else(|_| std::env::var("KOUPANG_PROFILE"))
+            .unwrap_or_else(|_| "production".into());
+        match raw.to_ascii_lowercase().as_str() {
+            "local" | "dev" | "development" => Ok(Self::Local),
+            "test" => Ok(Self::Test),
+            "production" | "prod" => Ok(Self::Production),
+            other => Err(ConfigError(format!(
+                "{prefix}_PROFILE: unknown profile '{other}' (expected local, test or production)"
+            ))),
+        }
+    }
+}
+
+/// A configuration value that must not be printed (database URLs with passwords, keys).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl Serialize for Secret {
+    // Serialised only to build the layered value; the layers never leave this module.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// Settings every service has.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommonConfig {
+    pub profile: Profile,
+    pub host: String,
+    pub port: u16,
+    pub database_url: Secret,
+    pub database_max_connections: u32,
+    pub redis_url: Secret,
+    /// Prefix of every Redis key this service writes, so stacks and tests can share one Redis.
+    pub redis_prefix: String,
+    /// `json` (default) or `pretty`.
+    pub log_format: String,
+    /// An `EnvFilter` directive such as `info,sqlx=warn`; `RUST_LOG` wins when set.
+    pub log_level: String,
+    /// Origins allowed by CORS; `*` allows any origin (without credentials).
+    pub cors_allowed_origins: Vec<String>,
+    pub body_limit_bytes: usize,
+    /// Where the public key that verifies access tokens lives (PEM, Ed25519). Identity derives it
+    /// from its private key instead.
+    pub jwt_public_key_path: Option<String>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// How long graceful shutdown waits for in-flight work before giving up.
+    pub shutdown_grace_secs: u64,
+}
+
+impl CommonConfig {
+    pub fn defaults(profile: Profile, port: u16, database: &str) -> Self {
+        let local = profile != Profile::Production;
+        Self {
+            profile,
+            host: if local { "127.0.0.1" } else { "0.0.0.0" }.into(),
+            port,
+            database_url: Secret::new(format!("postgres://postgres@127.0.0.1:5432/{database}")),
+            database_max_connections: 10,
+            redis_url: Secret::new("redis://127.0.0.1:6379"),
+            redis_prefix: "koupang:".into(),
+            log_format: if local { "pretty" } else { "json" }.into(),
+            log_level: "info,sqlx=warn,tower_http=warn".into(),
+            cors_allowed_origins: if local { vec!["*".into()] } else { vec![] },
+            body_limit_bytes: 256 * 1024,
+            jwt_public_key_path: None,
+            jwt_issuer: "koupang-identity".into(),
+            jwt_audience: "koupang".into(),
+            shutdown_grace_secs: 20,
+        }
+    }
+
+    pub fn validate(&self, errors: &mut Vec<String>) {
+        if self.body_limit_bytes < 1024 {
+            errors.push("body_limit_bytes must be at least 1024".into());
+        }
+        if self.database_max_connections == 0 {
+            errors.push("database_max_connections must be at least 1".into());
+        }
+        if !matches!(self.log_format.as_str(), "json" | "pretty") {
+            errors.push(format!(
+                "log_format must be json or pretty, not '{}'",
+                self.log_format
+            ));
+        }
+    }
+}
+
+/// A start-up configuration problem, worded for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+/// Load `T` for the service whose variables start with `prefix` (e.g. `IDENTITY`), starting from
+/// `defaults`.
+pub fn load<T: Serialize + DeserializeOwned>(prefix: &str, defaults: T) -> Result<T, ConfigError> {
+    let file = std::env::var(format!("{prefix}_CONFIG_FILE")).ok();
+    let file_text = match &file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!("{prefix}_CONFIG_FILE: cannot read '{path}': {e}"))
+        })?),
+        None => None,
+    };
+    load_from(prefix, defaults, file_text.as_deref(), |k| {
+        std::env::var(k).ok()
+    })
+}
+
+/// The layering itself, with the file text and the environment passed in (so it can be tested).
+pub fn load_from<T: Serialize + DeserializeOwned>(
+    prefix: &str,
+    defaults: T,
+    file: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<T, ConfigError> {
+    let mut value = serde_json::to_value(defaults)
+        .map_err(|e| ConfigError(format!("defaults cannot be represented: {e}")))?;
+    if let Some(text) = file {
+        let table: toml::Value =
+            toml::from_str(text).map_err(|e| ConfigError(format!("config file: {e}")))?;
+        let file_value =
+            serde_json::to_value(table).map_err(|e| ConfigError(format!("config file: {e}")))?;
+        merge(&mut value, file_value);
+    }
+    let Value::Object(map) = &mut value else {
+        return Err(ConfigError("a config type must be a struct".into()));
+    };
+    apply_env(map, &format!("{prefix}_"), &env)?;
+    serde_path_to_error(value, prefix)
+}
+
+fn serde_path_to_error<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ConfigError> {
+    serde_json::from_value(value).map_err(|e| ConfigError(format!("{prefix}: {e}")))
+}
+
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+fn apply_env(
+    map: &mut Map<String, Value>,
+    var_prefix: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    for (key, slot) in map.iter_mut() {
+        let var = format!("{var_prefix}{}", key.to_ascii_uppercase());
+        if let Value::Object(inner) = slot {
+            apply_env(inner, &format!("{var}__"), env)?;
+            continue;
+        }
+        let Some(raw) = env(&var) else { continue };
+        *slot = parse_like(slot, &raw).map_err(|why| ConfigError(format!("{var}: {why}")))?;
+    }
+    Ok(())
+}
+
+/// Parse an environment string into the JSON type the default has.
+fn parse_like(current: &Value, raw: &str) -> Result<Value, String> {
+    let raw_t = raw.trim();
+    match current {
+        Value::Bool(_) => match raw_t.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Value::Bool(true)),
+            "false" | "0" | "no" | "off" => Ok(Value::Bool(false)),
+            _ => Err(format!("expected true or false, got '{raw}'")),
+        },
+        Value::Number(n) => {
+            if n.is_f64() {
+                raw_t
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
+                    .ok_or_else(|| format!("expected a number, got '{raw}'"))
+            } else if let Ok(u) = raw_t.parse::<u64>() {
+                Ok(Value::from(u))
+            } else if let Ok(i) = raw_t.parse::<i64>() {
+                Ok(Value::from(i))
+            } else {
+                Err(format!("expected a whole number, got '{raw}'"))
+            }
+        }
+        Value::Array(_) => Ok(Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        )),
+        // Strings, and options whose default is None: an empty variable means "unset".
+        Value::Null if raw_t.is_empty() => Ok(Value::Null),
+        _ => Ok(Value::String(raw.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Svc {
+        #[serde(flatten)]
+        common: CommonConfig,
+        rate: f64,
+        flag: bool,
+        name: Option<String>,
+    }
+
+    fn defaults() -> Svc {
+        Svc {
+            common: CommonConfig::defaults(Profile::Local, 8081, "identity"),
+            rate: 0.1,
+            flag: false,
+            name: None,
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        let file = "port = 9000\nhost = \"0.0.0.0\"\nrate = 0.5\n";
+        let cfg: Svc = load_from(
+            "SVC",
+            defaults(),
+            Some(file),
+            env(&[("SVC_PORT", "9100"), ("SVC_FLAG", "yes"), ("SVC_NAME", "x")]),
+        )
+        .unwrap();
+        assert_eq!(cfg.common.port, 9100, "env beats file");
+        assert_eq!(cfg.common.host, "0.0.0.0", "file beats defaults");
+        assert_eq!(cfg.rate, 0.5);
+        assert!(cfg.flag);
+        assert_eq!(cfg.name.as_deref(), Some("x"));
+        assert_eq!(
+            cfg.common.database_max_connections, 10,
+            "untouched default stays"
+        );
+    }
+
+    #[test]
+    fn lists_are_comma_separated() {
+        let cfg: Svc = load_from(
+            "SVC",
+            defaults(),
+            None,
+            env(&[(
+                "SVC_CORS_ALLOWED_ORIGINS",
+                "https://a.example, https://b.example",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.common.cors_allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+    }
+
+    #[test]
+    fn a_malformed_value_names_the_variable() {
+        let err =
+            load_from::<Svc>("SVC", defaults(), None, env(&[("SVC_PORT", "eighty")])).unwrap_err();
+        assert!(err.0.contains("SVC_PORT"), "{err}");
+        let err =
+            load_from::<Svc>("SVC", defaults(), None, env(&[("SVC_PORT", "70000")])).unwrap_err();
+        assert!(err.0.contains("SVC"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_not_printed_by_debug() {
+        let s = Secret::new("postgres://u:hunter2@db/x");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

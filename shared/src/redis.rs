@@ -1,0 +1,51 @@
+//! Redis: a multiplexed, self-reconnecting connection and the key prefix every key carries, so that
+//! stacks and tests can share one server without seeing each other's keys.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::config::CommonConfig;
+
+#[derive(Clone)]
+pub struct RedisPool {
+    pub conn: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisPool {
+    pub async fn connect(config: &CommonConfig) -> anyhow::Result<Self> {
+        let client = redis::Client::open(config.redis_url.expose())
+            .map_err(|e| anyhow::anyhow!("invalid redis_url: {e}"))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(2);
+        let conn = ConnectionManager::new_with_config(client, manager_config)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {e}"))?;
+        Ok(Self {
+            conn,
+            prefix: config.redis_prefix.clone(),
+        })
+    }
+
+    /// `prefix + parts joined by ':'`.
+    pub fn key(&self, parts: &[&str]) -> String {
+        let mut k = self.prefix.clone();
+        k.push_str(&parts.join(":"));
+        k
+    }
+
+    pub fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    pub async fn ping(&self) -> redis::RedisResult<()> {
+        let mut c = self.conn();
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,362 @@
+//! The service bootstrap. A service declares what it needs (Postgres with its migrations, Redis, the
+//! token verifier; later the broker pieces), `connect`s, builds its router on the resources, and
+//! `serve`s. Every service gets the same outer stack: request ids, a span per request, metrics,
+//! CORS, a body-size limit, panic catching, health, `/metrics`, `/openapi.json`, JSON 404/405, and
+//! graceful shutdown. The listener is bound in `connect`, so a test can ask for `127.0.0.1:0` and
+//! read the real address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use sqlx::migrate::Migrator;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::auth::JwtVerifier;
+use crate::config::CommonConfig;
+use crate::error::ApiError;
+use crate::health::HealthChecks;
+use crate::redis::RedisPool;
+
+pub struct ServiceBuilder {
+    name: &'static str,
+    config: CommonConfig,
+    migrator: Option<&'static Migrator>,
+    redis: bool,
+    verifier: Option<Arc<JwtVerifier>>,
+}
+
+impl ServiceBuilder {
+    pub fn new(name: &'static str, config: &CommonConfig) -> Self {
+        Self {
+            name,
+            config: config.clone(),
+            migrator: None,
+            redis: false,
+            verifier: None,
+        }
+    }
+
+    /// Connect to the service's database and apply its embedded migrations.
+    pub fn postgres(mut self, migrator: &'static Migrator) -> Self {
+        self.migrator = Some(migrator);
+        self
+    }
+
+    pub fn redis(mut self) -> Self {
+        self.redis = true;
+        self
+    }
+
+    /// Use this verifier (identity derives it from its own key). Other services get one from
+    /// `jwt_public_key_path`.
+    pub fn jwt_verifier(mut self, verifier: Arc<JwtVerifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    pub async fn connect(self) -> anyhow::Result<Infra> {
+        let mut checks = HealthChecks::default();
+        let db = match self.migrator {
+            Some(migrator) => {
+                let pool = crate::db::connect(&self.config).await?;
+                crate::db::migrate(&pool, migrator).await?;
+                let p = pool.clone();
+                checks.add("postgres", move || {
+                    let p = p.clone();
+                    async move {
+                        sqlx::query_scalar::<_, i32>("SELECT 1")
+                            .fetch_one(&p)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    }
+                });
+                Some(pool)
+            }
+            None => None,
+        };
+        let redis = if self.redis {
+            let r = RedisPool::connect(&self.config).await?;
+            let rc = r.clone();
+            checks.add("redis", move || {
+                let rc = rc.clone();
+                async move { rc.ping().await.map_err(|e| e.to_string()) }
+            });
+            Some(r)
+        } else {
+            None
+        };
+        let verifier = match (self.verifier, &self.config.jwt_public_key_path) {
+            (Some(v), _) => Some(v),
+            (None, Some(path)) => {
+                let pem = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("jwt_public_key_path '{path}': {e}"))?;
+                Some(Arc::new(JwtVerifier::from_public_pem(
+                    &pem,
+                    &self.config.jwt_issuer,
+                    &self.config.jwt_audience,
+                )?))
+            }
+            (None, None) => None,
+        };
+        let bind = format!("{}:{}", self.config.host, self.config.port);
+        let listener = TcpListener::bind(&bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+        Ok(Infra {
+            name: self.name,
+            config: self.config,
+            db,
+            redis,
+            verifier,
+            checks,
+            listener,
+        })
+    }
+}
+
+/// The connected resources of a service, before its router exists.
+pub struct Infra {
+    name: &'static str,
+    config: CommonConfig,
+    db: Option<PgPool>,
+    redis: Option<RedisPool>,
+    verifier: Option<Arc<JwtVerifier>>,
+    checks: HealthChecks,
+    listener: TcpListener,
+}
+
+impl Infra {
+    pub fn db(&self) -> anyhow::Result<PgPool> {
+        self.db
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("{}: Postgres was not declared", self.name))
+    }
+
+    pub fn redis(&self) -> anyhow::Result<RedisPool> {
+        self.redis
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("{}: Redis was not declared", self.name))
+    }
+
+    pub fn addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Add a readiness check for a dependency the builder does not know about.
+    pub fn health_checks(&mut self) -> &mut HealthChecks {
+        &mut self.checks
+    }
+
+    /// Wrap the service's API router in the common stack.
+    pub fn serve(
+        self,
+        api: Router,
+        openapi: utoipa::openapi::OpenApi,
+    ) -> anyhow::Result<RunningService> {
+        let addr = self.listener.local_addr()?;
+        let checks = self.checks.clone();
+        let openapi = Arc::new(openapi);
+        let mut router = api
+            .route("/health/live", get(crate::health::live))
+            .route(
+                "/health/ready",
+                get(move || crate::health::ready(checks.clone())),
+            )
+            .route("/metrics", get(crate::metrics::render))
+            .route(
+                "/openapi.json",
+                get(move || {
+                    let doc = openapi.clone();
+                    async move { axum::Json(doc.as_ref().clone()) }
+                }),
+            )
+            .fallback(crate::error::route_not_found)
+            .method_not_allowed_fallback(crate::error::method_not_allowed);
+        if let Some(v) = &self.verifier {
+            router = router.layer(Extension(v.clone()));
+        }
+        let name = self.name;
+        let router = router
+            .layer(DefaultBodyLimit::max(self.config.body_limit_bytes))
+            .layer(cors(&self.config.cors_allowed_origins))
+            .layer(axum::middleware::from_fn(crate::metrics::track))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(move |req: &Request| {
+                        let path = req
+                            .extensions()
+                            .get::<MatchedPath>()
+                            .map(|p| p.as_str())
+                            .unwrap_or("unmatched");
+                        tracing::info_span!(
+                            "http_request",
+                            service = name,
+                            method = %req.method(),
+                            path = %path,
+                            request_id = %crate::request_id::current().unwrap_or_default(),
+                            status = tracing::field::Empty,
+                        )
+                    })
+                    .on_response(|resp: &Response<_>, latency: Duration, span: &Span| {
+                        span.record("status", resp.status().as_u16());
+                        tracing::info!(
+                            status = resp.status().as_u16(),
+                            latency_ms = latency.as_secs_f64() * 1000.0,
+                            "request finished"
+                        );
+                    }),
+            )
+            .layer(CatchPanicLayer::custom(
+                |_panic: Box<dyn std::any::Any + Send>| {
+                    use axum::response::IntoResponse;
+                    ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
+                },
+            ))
+            .layer(axum::middleware::from_fn(crate::request_id::middleware));
+        // Touch the recorder so `/metrics` has content from the first scrape.
+        let _ = crate::metrics::handle();
+        let (tx, rx) = watch::channel(false);
+        Ok(RunningService {
+            addr,
+            router,
+            listener: self.listener,
+            shutdown_tx: Arc::new(tx),
+            shutdown_rx: rx,
+            grace: Duration::from_secs(self.config.shutdown_grace_secs),
+        })
+    }
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect::<Vec<_>>(),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            axum::http::header::RETRY_AFTER,
+        ])
+        .max_age(Duration::from_secs(3600))
+}
+
+/// Stops a running service from elsewhere (tests, or a second signal source).
+#[derive(Clone)]
+pub struct ShutdownHandle(Arc<watch::Sender<bool>>);
+
+impl ShutdownHandle {
+    pub fn shutdown(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+pub struct RunningService {
+    addr: SocketAddr,
+    router: Router,
+    listener: TcpListener,
+    shutdown_tx: Arc<watch::Sender<bool>>,
+    shutdown_rx: watch::Receiver<bool>,
+    grace: Duration,
+}
+
+impl RunningService {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The full router, for in-process `oneshot` tests.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown_tx.clone())
+    }
+
+    /// Serve until SIGTERM, Ctrl-C or the shutdown handle; then stop accepting, let in-flight
+    /// requests finish for up to the grace period, and return.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let tx = self.shutdown_tx.clone();
+        tokio::spawn(async move {
+            os_signal().await;
+            let _ = tx.send(true);
+        });
+        let mut stop = self.shutdown_rx.clone();
+        let mut stop_for_grace = self.shutdown_rx;
+        let server = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+            tracing::info!("shutdown requested: no longer accepting connections");
+        });
+        let grace = self.grace;
+        tokio::select! {
+            result = server => result.map_err(anyhow::Error::from),
+            _ = async move {
+                let _ = stop_for_grace.wait_for(|s| *s).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!("grace period elapsed with requests still in flight");
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn os_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

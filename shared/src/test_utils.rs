@@ -1,0 +1,175 @@
+//! Test fixtures (feature `test-utils`, never in production builds): a fresh, migrated database per
+//! test copied from a template, a Redis key prefix per test, and access tokens signed with a
+//! throwaway key pair so tests can act as any user without going through identity.
+//!
+//! nextest runs every test in its own process, so the template is guarded by a Postgres advisory
+//! lock rather than by anything in memory.
+
+use std::sync::OnceLock;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use sqlx::migrate::Migrator;
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+use crate::auth::{Claims, Ed25519KeyPair, JwtVerifier, Role};
+
+/// Logs to the test output when `TEST_LOG=1`.
+pub fn init_logs() {
+    crate::telemetry::init_for_tests();
+}
+
+/// Server URL (any database) used to create test databases.
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A key prefix no other test uses.
+pub fn unique_redis_prefix() -> String {
+    format!("test:{}:", Uuid::now_v7().simple())
+}
+
+fn url_for(db: &str) -> String {
+    let base = admin_url();
+    match base.rfind('/') {
+        Some(i) if base[..i].contains("://") && base[i + 1..].find('?').is_none() => {
+            format!("{}/{db}", &base[..i])
+        }
+        _ => format!("{base}/{db}"),
+    }
+}
+
+/// A database that exists for one test and is dropped with it.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    /// Create `koupang_test_<service>_<id>` from a template holding `migrator`'s schema.
+    pub async fn create(service: &str, migrator: &Migrator) -> anyhow::Result<Self> {
+        let checksum: u64 = migrator
+            .iter()
+            .flat_map(|m| m.checksum.iter().copied())
+            .fold(0xcbf29ce484222325u64, |h, b| {
+                (h ^ b as u64).wrapping_mul(0x100000001b3)
+            });
+        let template = format!("koupang_tpl_{service}_{:016x}", checksum);
+        let mut admin = PgConnection::connect(&admin_url()).await?;
+        sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+            .bind(&template)
+            .execute(&mut admin)
+            .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&template)
+                .fetch_one(&mut admin)
+                .await?;
+        if !exists {
+            let build = async {
+                sqlx::query(&format!("CREATE DATABASE \"{template}\""))
+                    .execute(&mut admin)
+                    .await?;
+                let mut conn = PgConnection::connect(&url_for(&template)).await?;
+                migrator.run(&mut conn).await?;
+                conn.close().await?;
+                anyhow::Ok(())
+            };
+            if let Err(e) = build.await {
+                let _ = sqlx::query(&format!(
+                    "DROP DATABASE IF EXISTS \"{template}\" WITH (FORCE)"
+                ))
+                .execute(&mut admin)
+                .await;
+                let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+                    .bind(&template)
+                    .execute(&mut admin)
+                    .await;
+                return Err(e);
+            }
+        }
+        sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+            .bind(&template)
+            .execute(&mut admin)
+            .await?;
+        let name = format!("koupang_test_{service}_{}", Uuid::now_v7().simple());
+        sqlx::query(&format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+        ))
+        .execute(&mut admin)
+        .await?;
+        admin.close().await?;
+        Ok(Self {
+            url: url_for(&name),
+            name,
+        })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Drop runs outside any runtime guarantee, so use a private one on a plain thread.
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The process-wide throwaway signing key of the tests.
+pub fn test_keys() -> &'static Ed25519KeyPair {
+    static KEYS: OnceLock<Ed25519KeyPair> = OnceLock::new();
+    KEYS.get_or_init(|| Ed25519KeyPair::generate().unwrap_or_else(|e| panic!("test key: {e}")))
+}
+
+pub const TEST_ISSUER: &str = "koupang-identity";
+pub const TEST_AUDIENCE: &str = "koupang";
+
+pub fn test_verifier() -> JwtVerifier {
+    JwtVerifier::from_raw_public_key(&test_keys().public_raw, TEST_ISSUER, TEST_AUDIENCE)
+}
+
+/// Sign arbitrary claims with the test key.
+pub fn sign_claims(claims: &Claims) -> String {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(test_keys().key_id());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_ed_der(&test_keys().pkcs8_der),
+    )
+    .unwrap_or_else(|e| panic!("signing test token: {e}"))
+}
+
+/// A valid 15-minute access token for `user` with `role`.
+pub fn mint_token(user: Uuid, role: Role) -> String {
+    let now = chrono::Utc::now().timestamp();
+    sign_claims(&Claims {
+        sub: user,
+        role,
+        iat: now,
+        exp: now + 900,
+        iss: TEST_ISSUER.into(),
+        aud: TEST_AUDIENCE.into(),
+        jti: Uuid::now_v7(),
+    })
+}
