@@ -1,0 +1,124 @@
+//! Identity's settings: the common ones plus keys, token lifetimes, mail and login throttling.
+//! Environment variables are `IDENTITY_<FIELD>` (see `.env.example`).
+
+use serde::{Deserialize, Serialize};
+use shared::config::{CommonConfig, ConfigError, Profile, Secret};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdentityConfig {
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// PEM file of the Ed25519 private key that signs access tokens.
+    pub jwt_private_key_path: Option<String>,
+    /// The same PEM given inline (e.g. from a secret store); wins over the path.
+    pub jwt_private_key_pem: Option<Secret>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub verify_email_ttl_secs: u64,
+    pub reset_password_ttl_secs: u64,
+    /// Whether login is refused until the email is verified.
+    pub require_verified_email: bool,
+    /// `file` (write each message into `mail_dir`) or `log` (log it only).
+    pub mailer: String,
+    pub mail_dir: String,
+    pub mail_from: String,
+    /// Base URL of the storefront, for links in mails.
+    pub storefront_url: String,
+    pub login_max_failures_per_account: u32,
+    pub login_max_failures_per_ip: u32,
+    pub login_failure_window_secs: u64,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+
+impl IdentityConfig {
+    pub fn defaults(profile: Profile) -> Self {
+        let production = profile == Profile::Production;
+        let test = profile == Profile::Test;
+        Self {
+            common: CommonConfig::defaults(profile, 8081, "identity"),
+            jwt_private_key_path: None,
+            jwt_private_key_pem: None,
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            verify_email_ttl_secs: 24 * 3600,
+            reset_password_ttl_secs: 3600,
+            require_verified_email: production,
+            mailer: if production { "log" } else { "file" }.into(),
+            mail_dir: ".dev/mail".into(),
+            mail_from: "Koupang <no-reply@koupang.local>".into(),
+            storefront_url: "http://localhost:3000".into(),
+            login_max_failures_per_account: 5,
+            login_max_failures_per_ip: 50,
+            login_failure_window_secs: 900,
+            trust_forwarded_for: false,
+            // OWASP's argon2id baseline (19 MiB, 2 passes); tests use a lighter cost of the same kind.
+            argon2_memory_kib: if test { 1024 } else { 19 * 1024 },
+            argon2_iterations: if test { 1 } else { 2 },
+            argon2_parallelism: 1,
+        }
+    }
+
+    /// Defaults for the profile in the environment, then the file, then the environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let profile = Profile::from_env("IDENTITY")?;
+        let config = shared::config::load("IDENTITY", Self::defaults(profile))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
+        self.common.validate(&mut errors);
+        if self.jwt_private_key_path.is_none() && self.jwt_private_key_pem.is_none() {
+            errors.push(
+                "IDENTITY_JWT_PRIVATE_KEY_PATH (or IDENTITY_JWT_PRIVATE_KEY_PEM) is required: \
+                 identity signs access tokens with it (scripts/gen-keys.sh makes one)"
+                    .into(),
+            );
+        }
+        if !(60..=3600).contains(&self.access_token_ttl_secs) {
+            errors.push("access_token_ttl_secs must be between 60 and 3600".into());
+        }
+        if self.refresh_token_ttl_secs < self.access_token_ttl_secs {
+            errors
+                .push("refresh_token_ttl_secs must not be shorter than the access token's".into());
+        }
+        if !matches!(self.mailer.as_str(), "file" | "log") {
+            errors.push(format!("mailer must be file or log, not '{}'", self.mailer));
+        }
+        if self.login_max_failures_per_account == 0 || self.login_max_failures_per_ip == 0 {
+            errors.push("login failure limits must be at least 1".into());
+        }
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism || self.argon2_iterations == 0 {
+            errors.push("argon2 parameters are out of range".into());
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(errors.join("; ")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_requires_verified_email_and_local_does_not() {
+        assert!(IdentityConfig::defaults(Profile::Production).require_verified_email);
+        assert!(!IdentityConfig::defaults(Profile::Local).require_verified_email);
+    }
+
+    #[test]
+    fn a_missing_signing_key_is_a_clear_start_up_error() {
+        let err = IdentityConfig::defaults(Profile::Local)
+            .validate()
+            .unwrap_err();
+        assert!(err.0.contains("IDENTITY_JWT_PRIVATE_KEY_PATH"), "{err}");
+    }
+}

@@ -1,0 +1,112 @@
+//! Password hashing with argon2id, always off the async executor (`spawn_blocking`) and bounded by
+//! a semaphore so a login flood cannot exhaust memory (each hash holds `argon2_memory_kib`).
+//! `verify_or_dummy` does the same work whether or not the user exists, so the answer time does
+//! not reveal which usernames are registered.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    params: Params,
+    dummy_hash: Arc<String>,
+    permits: Arc<Semaphore>,
+    verifications: Arc<AtomicU64>,
+}
+
+impl PasswordHasher {
+    pub async fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> anyhow::Result<Self> {
+        let params = Params::new(memory_kib, iterations, parallelism, None)
+            .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        let p = params.clone();
+        let dummy = tokio::task::spawn_blocking(move || {
+            let random: String = SaltString::generate(&mut OsRng).as_str().to_owned();
+            hash_with(&p, &random)
+        })
+        .await??;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        Ok(Self {
+            params,
+            dummy_hash: Arc::new(dummy),
+            permits: Arc::new(Semaphore::new(workers)),
+            verifications: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
+        let _permit = self.permits.acquire().await?;
+        let params = self.params.clone();
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || hash_with(&params, &password)).await?
+    }
+
+    /// Check `password` against `hash`, or against a dummy hash when there is no user, so both
+    /// paths cost the same.
+    pub async fn verify_or_dummy(
+        &self,
+        password: &str,
+        hash: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        let _permit = self.permits.acquire().await?;
+        let real = hash.is_some();
+        let hash = hash.map_or_else(|| self.dummy_hash.as_str().to_owned(), str::to_owned);
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || verify(&password, &hash)).await?;
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        Ok(real && ok)
+    }
+}
+
+impl PasswordHasher {
+    /// How many verifications ran (real or dummy): lets tests prove both paths do the work.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+}
+
+fn hash_with(params: &Params, password: &str) -> anyhow::Result<String> {
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let salt = SaltString::generate(&mut OsRng);
+    argon
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+}
+
+fn verify(password: &str, hash: &str) -> bool {
+    // Parameters come from the stored hash, so older hashes keep verifying after a cost change.
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_salted_and_verify() {
+        let h = PasswordHasher::new(1024, 1, 1).await.unwrap();
+        let a = h.hash("Passw0rd!").await.unwrap();
+        let b = h.hash("Passw0rd!").await.unwrap();
+        assert!(a.starts_with("$argon2id$"), "{a}");
+        assert_ne!(a, b, "each hash has its own salt");
+        assert!(h.verify_or_dummy("Passw0rd!", Some(&a)).await.unwrap());
+        assert!(!h.verify_or_dummy("passw0rd!", Some(&a)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_missing_user_never_verifies_even_with_the_dummy_password() {
+        let h = PasswordHasher::new(1024, 1, 1).await.unwrap();
+        assert!(!h.verify_or_dummy("anything", None).await.unwrap());
+        assert!(!h.verify_or_dummy("x", Some("not a hash")).await.unwrap());
+    }
+}

@@ -1,0 +1,100 @@
+//! Request and answer shapes of the user endpoints.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use shared::auth::Role;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::repository::UserRow;
+
+/// Fields are optional in the shape so that a missing one is reported per field (422), not as an
+/// undecodable body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct RegisterRequest {
+    #[schema(example = "alice")]
+    pub username: Option<String>,
+    #[schema(example = "alice@example.com")]
+    pub email: Option<String>,
+    #[schema(example = "Sup3r-secret!")]
+    pub password: Option<String>,
+    pub phone: Option<String>,
+    /// `BUYER` or `SELLER`.
+    #[schema(example = "BUYER")]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserResponse {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub role: Role,
+    pub email_verified: bool,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for UserResponse {
+    fn from(u: UserRow) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            email: u.email,
+            phone: u.phone,
+            // The database CHECK allows only these three.
+            role: Role::parse(&u.role).unwrap_or(Role::Buyer),
+            email_verified: u.email_verified_at.is_some(),
+            status: u.status,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// `PATCH /users/me`: every field optional; `phone: null` clears the phone. A `role` here is refused.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct UpdateMeRequest {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    #[serde(deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    /// Any `role` key, even `null`, is refused: a user never changes their own role.
+    #[serde(deserialize_with = "present_any")]
+    #[schema(value_type = Option<String>)]
+    pub role: Option<serde_json::Value>,
+}
+
+/// Tells "absent" (None) from "null" (Some(None)).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+fn present_any<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChangeRoleRequest {
+    #[schema(example = "SELLER")]
+    pub role: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListUsersQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    /// `BUYER`, `SELLER` or `ADMIN`.
+    pub role: Option<String>,
+    /// `active`, `deactivated` or `deleted`.
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserResponse>,
+    pub next_cursor: Option<String>,
+}

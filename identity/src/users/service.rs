@@ -1,0 +1,380 @@
+//! Account rules: registration, the caller's profile, closing an account, and admin management.
+//! Uniqueness is the database's job (racing registrations meet at the unique indexes); this layer
+//! turns those facts into `409`s.
+
+use shared::auth::{AuthUser, Role};
+use shared::db::is_unique_violation;
+use shared::pagination::{Page, PageParams};
+use shared::FieldError;
+use uuid::Uuid;
+
+use super::domain::{self_service_role, Email, Password, Phone, UserStatus, Username};
+use super::dto::{ListUsersQuery, RegisterRequest, UpdateMeRequest, UserResponse};
+use super::repository::{self as repo, NewUser, ProfileChanges, UserRow};
+use crate::auth::repository as auth_repo;
+use crate::error::IdentityError;
+use crate::mail::Mail;
+use crate::startup::AppState;
+use crate::tokens::new_opaque_token;
+
+fn map_unique(e: sqlx::Error) -> IdentityError {
+    if is_unique_violation(&e, "users_username_key") {
+        IdentityError::UsernameTaken
+    } else if is_unique_violation(&e, "users_email_key") {
+        IdentityError::EmailTaken
+    } else {
+        e.into()
+    }
+}
+
+fn required<'a>(
+    v: &'a Option<String>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<&'a str> {
+    match v.as_deref() {
+        Some(s) if !s.trim().is_empty() => Some(s),
+        _ => {
+            errors.push(FieldError::new(field, "is required"));
+            None
+        }
+    }
+}
+
+fn check<T>(r: Result<T, String>, field: &str, errors: &mut Vec<FieldError>) -> Option<T> {
+    r.map_err(|m| errors.push(FieldError::new(field, m))).ok()
+}
+
+pub struct Registration {
+    pub username: Username,
+    pub email: Email,
+    pub password: Password,
+    pub phone: Option<Phone>,
+    pub role: Role,
+}
+
+impl Registration {
+    pub fn parse(req: &RegisterRequest) -> Result<Self, IdentityError> {
+        let mut errors = Vec::new();
+        let username = required(&req.username, "username", &mut errors)
+            .and_then(|v| check(Username::parse(v), "username", &mut errors));
+        let email = required(&req.email, "email", &mut errors)
+            .and_then(|v| check(Email::parse(v), "email", &mut errors));
+        let password = required(&req.password, "password", &mut errors)
+            .and_then(|v| check(Password::parse(v), "password", &mut errors));
+        let phone = match req.phone.as_deref() {
+            Some(p) if !p.trim().is_empty() => {
+                check(Phone::parse(p), "phone", &mut errors).map(Some)
+            }
+            _ => Some(None),
+        };
+        let role = required(&req.role, "role", &mut errors)
+            .and_then(|v| check(self_service_role(v), "role", &mut errors));
+        match (username, email, password, phone, role) {
+            (Some(username), Some(email), Some(password), Some(phone), Some(role))
+                if errors.is_empty() =>
+            {
+                Ok(Self {
+                    username,
+                    email,
+                    password,
+                    phone,
+                    role,
+                })
+            }
+            _ => Err(IdentityError::Validation(errors)),
+        }
+    }
+}
+
+/// Create an account (any role, pre-verified or not): the one path used by registration, the
+/// operator command and the seed.
+pub async fn create_user(
+    state: &AppState,
+    r: &Registration,
+    email_verified: bool,
+) -> Result<UserRow, IdentityError> {
+    let hash = state.hasher.hash(r.password.expose()).await?;
+    let mut tx = state.db.begin().await?;
+    let user = repo::insert(
+        &mut *tx,
+        &NewUser {
+            id: shared::id::new_id(),
+            username: r.username.as_str(),
+            email: r.email.as_str(),
+            phone: r.phone.as_ref().map(Phone::as_str),
+            password_hash: &hash,
+            role: r.role.as_str(),
+            email_verified,
+        },
+    )
+    .await
+    .map_err(map_unique)?;
+    let mail = if email_verified {
+        None
+    } else {
+        Some(issue_verification(state, &mut tx, &user).await?)
+    };
+    tx.commit().await?;
+    if let Some(mail) = mail {
+        send(state, &mail).await;
+    }
+    Ok(user)
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn register(
+    state: &AppState,
+    req: RegisterRequest,
+) -> Result<UserResponse, IdentityError> {
+    let registration = Registration::parse(&req)?;
+    let user = create_user(state, &registration, false).await?;
+    metrics::counter!("identity_registrations_total", "role" => user.role.clone()).increment(1);
+    tracing::info!(user_id = %user.id, role = %user.role, "user registered");
+    Ok(user.into())
+}
+
+/// Make a verification token for the user's current email and the mail that carries it (sent by
+/// the caller after commit, so no mail goes out for a rolled-back change).
+pub async fn issue_verification(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    user: &UserRow,
+) -> Result<Mail, IdentityError> {
+    auth_repo::expire_unused_user_tokens(&mut *tx, user.id, auth_repo::VERIFY_EMAIL).await?;
+    let (token, hash) = new_opaque_token();
+    auth_repo::insert_user_token(
+        &mut *tx,
+        user.id,
+        auth_repo::VERIFY_EMAIL,
+        &user.email,
+        &hash,
+        state.config.verify_email_ttl_secs,
+    )
+    .await?;
+    Ok(Mail {
+        to: user.email.clone(),
+        subject: "Verify your Koupang email address".into(),
+        body: format!(
+            "Hello {},\n\nconfirm your email address by opening\n{}/verify-email?token={token}\n\n\
+             or by posting the token to POST /api/v1/users/verify-email.\n\ntoken: {token}\n\n\
+             The link expires in {} hours.",
+            user.username,
+            state.config.storefront_url,
+            state.config.verify_email_ttl_secs / 3600
+        ),
+    })
+}
+
+/// Mail failures never undo the change that caused the mail; they are logged for the operator.
+pub async fn send(state: &AppState, mail: &Mail) {
+    if let Err(e) = state.mailer.send(mail).await {
+        tracing::error!(error = ?e, to = %mail.to, "sending mail failed");
+    }
+}
+
+/// The caller's own account, which must still be usable.
+pub async fn active_user(state: &AppState, id: Uuid) -> Result<UserRow, IdentityError> {
+    let user = repo::find_by_id(&state.db, id)
+        .await?
+        .ok_or(IdentityError::UserNotFound)?;
+    match UserStatus::parse(&user.status) {
+        Some(UserStatus::Active) => Ok(user),
+        Some(UserStatus::Deactivated) => Err(IdentityError::AccountDisabled),
+        _ => Err(IdentityError::UserNotFound),
+    }
+}
+
+pub async fn me(state: &AppState, caller: AuthUser) -> Result<UserResponse, IdentityError> {
+    Ok(active_user(state, caller.id).await?.into())
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %caller.id))]
+pub async fn update_me(
+    state: &AppState,
+    caller: AuthUser,
+    req: UpdateMeRequest,
+) -> Result<UserResponse, IdentityError> {
+    if req.role.is_some() {
+        return Err(IdentityError::RoleChangeForbidden(
+            "you cannot change your own role",
+        ));
+    }
+    let mut errors = Vec::new();
+    let username = req
+        .username
+        .as_deref()
+        .and_then(|v| check(Username::parse(v), "username", &mut errors));
+    let email = req
+        .email
+        .as_deref()
+        .and_then(|v| check(Email::parse(v), "email", &mut errors));
+    let phone = match &req.phone {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(p)) if p.trim().is_empty() => Some(None),
+        Some(Some(p)) => check(Phone::parse(p), "phone", &mut errors).map(Some),
+    };
+    if !errors.is_empty() {
+        return Err(IdentityError::Validation(errors));
+    }
+    let mut tx = state.db.begin().await?;
+    let before = repo::find_by_id_for_update(&mut *tx, caller.id)
+        .await?
+        .ok_or(IdentityError::UserNotFound)?;
+    if before.status != UserStatus::Active.as_str() {
+        return Err(IdentityError::AccountDisabled);
+    }
+    let after = repo::update_profile(
+        &mut *tx,
+        caller.id,
+        &ProfileChanges {
+            username: username.as_ref().map(Username::as_str),
+            email: email.as_ref().map(Email::as_str),
+            phone: phone.as_ref().map(|p| p.as_ref().map(Phone::as_str)),
+        },
+    )
+    .await
+    .map_err(map_unique)?;
+    let mail = if after.email != before.email {
+        Some(issue_verification(state, &mut tx, &after).await?)
+    } else {
+        None
+    };
+    tx.commit().await?;
+    if let Some(mail) = mail {
+        send(state, &mail).await;
+    }
+    Ok(after.into())
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %caller.id))]
+pub async fn delete_me(state: &AppState, caller: AuthUser) -> Result<(), IdentityError> {
+    let mut tx = state.db.begin().await?;
+    if !repo::scrub_and_delete(&mut *tx, caller.id).await? {
+        return Err(IdentityError::UserNotFound);
+    }
+    auth_repo::revoke_all_sessions(&mut *tx, caller.id, "account_deleted").await?;
+    tx.commit().await?;
+    tracing::info!("account closed");
+    Ok(())
+}
+
+pub async fn list_users(
+    state: &AppState,
+    q: ListUsersQuery,
+) -> Result<Page<UserResponse>, IdentityError> {
+    let params = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    let limit = params.limit()?;
+    let after: Option<Uuid> = params.cursor()?;
+    let mut errors = Vec::new();
+    if let Some(r) = &q.role {
+        if Role::parse(r).is_none() {
+            errors.push(FieldError::new("role", "must be BUYER, SELLER or ADMIN"));
+        }
+    }
+    if let Some(s) = &q.status {
+        if UserStatus::parse(s).is_none() {
+            errors.push(FieldError::new(
+                "status",
+                "must be active, deactivated or deleted",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(IdentityError::Validation(errors));
+    }
+    let rows = repo::list(
+        &state.db,
+        &repo::ListFilter {
+            role: q.role.as_deref(),
+            status: q.status.as_deref(),
+            after,
+            limit: i64::from(limit) + 1,
+        },
+    )
+    .await?;
+    let page = Page::from_rows(rows, limit, |u| u.id);
+    Ok(Page {
+        items: page.items.into_iter().map(UserResponse::from).collect(),
+        next_cursor: page.next_cursor,
+    })
+}
+
+pub async fn get_user(state: &AppState, id: Uuid) -> Result<UserResponse, IdentityError> {
+    repo::find_by_id(&state.db, id)
+        .await?
+        .map(UserResponse::from)
+        .ok_or(IdentityError::UserNotFound)
+}
+
+#[tracing::instrument(skip_all, fields(admin_id = %admin.id, user_id = %id))]
+pub async fn change_role(
+    state: &AppState,
+    admin: AuthUser,
+    id: Uuid,
+    role: &str,
+) -> Result<UserResponse, IdentityError> {
+    let role = Role::parse(role.trim())
+        .ok_or_else(|| IdentityError::field("role", "must be BUYER, SELLER or ADMIN"))?;
+    if id == admin.id {
+        return Err(IdentityError::RoleChangeForbidden(
+            "admins cannot change their own role; ask another admin",
+        ));
+    }
+    let user = repo::set_role(&state.db, id, role.as_str())
+        .await?
+        .ok_or(IdentityError::UserNotFound)?;
+    tracing::info!(role = role.as_str(), "role changed");
+    Ok(user.into())
+}
+
+/// Admin deactivation or re-activation, through the status transition function.
+#[tracing::instrument(skip_all, fields(admin_id = %admin.id, user_id = %id))]
+pub async fn set_active(
+    state: &AppState,
+    admin: AuthUser,
+    id: Uuid,
+    active: bool,
+) -> Result<UserResponse, IdentityError> {
+    if id == admin.id {
+        return Err(IdentityError::SelfAction(
+            "admins cannot deactivate themselves",
+        ));
+    }
+    let target = if active {
+        UserStatus::Active
+    } else {
+        UserStatus::Deactivated
+    };
+    let from: Vec<&str> = [
+        UserStatus::Active,
+        UserStatus::Deactivated,
+        UserStatus::Deleted,
+    ]
+    .into_iter()
+    .filter(|s| s.can_become(target))
+    .map(UserStatus::as_str)
+    .collect();
+    let mut tx = state.db.begin().await?;
+    let user = match repo::set_status(&mut *tx, id, target.as_str(), &from).await? {
+        Some(u) => u,
+        None => {
+            // Either unknown, deleted, or already in the target state (idempotent).
+            let current = repo::find_by_id(&mut *tx, id)
+                .await?
+                .filter(|u| u.status != UserStatus::Deleted.as_str())
+                .ok_or(IdentityError::UserNotFound)?;
+            return Ok(current.into());
+        }
+    };
+    if !active {
+        auth_repo::revoke_all_sessions(&mut *tx, id, "deactivated").await?;
+    }
+    tx.commit().await?;
+    tracing::info!(status = target.as_str(), "user status changed");
+    Ok(user.into())
+}

@@ -1,0 +1,445 @@
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, TestApp, PASSWORD};
+
+#[tokio::test]
+async fn login_by_username_or_email_in_any_case_returns_a_token_pair() {
+    let app = TestApp::spawn().await;
+    app.user("heidi", "BUYER").await;
+    for name in ["heidi", "HEIDI", "heidi@example.com", "Heidi@Example.com"] {
+        let resp = app.login(name, PASSWORD).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{name}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["expires_in"], 900);
+        assert!(body["access_token"].as_str().unwrap().split('.').count() == 3);
+        assert!(body["refresh_token"].as_str().unwrap().len() >= 43);
+    }
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_get_the_same_401() {
+    let app = TestApp::spawn().await;
+    app.user("ivan", "BUYER").await;
+    let wrong = assert_error(
+        app.login("ivan", "Wr0ng-password").await,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+    let unknown = assert_error(
+        app.login("nobody", "Wr0ng-password").await,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+    assert_eq!(wrong["error"]["message"], unknown["error"]["message"]);
+}
+
+#[tokio::test]
+async fn unknown_users_cost_a_password_verification_like_known_ones() {
+    let app = TestApp::spawn().await;
+    app.user("ivy", "BUYER").await;
+    let before = app.state.hasher.verifications();
+    app.login("ghost", "Wr0ng-password!").await;
+    assert_eq!(
+        app.state.hasher.verifications(),
+        before + 1,
+        "unknown user: one argon2 verification"
+    );
+    app.login("ivy", "Wr0ng-password!").await;
+    assert_eq!(
+        app.state.hasher.verifications(),
+        before + 2,
+        "known user: one argon2 verification"
+    );
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_with_429_and_retry_after() {
+    let app = TestApp::spawn_with(|c| c.login_max_failures_per_account = 3).await;
+    app.user("judy", "BUYER").await;
+    for _ in 0..3 {
+        assert_error(
+            app.login("judy", "Wr0ng-password").await,
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+        )
+        .await;
+    }
+    // Throttled by account whatever name is typed, and even with the right password.
+    for name in ["judy", "JUDY", "judy@example.com"] {
+        let resp = app.login(name, PASSWORD).await;
+        let retry: u64 = resp.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=900).contains(&retry), "retry-after {retry}");
+        assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_parallel_guesses_cannot_exceed_the_limit() {
+    let app = TestApp::spawn_with(|c| c.login_max_failures_per_account = 4).await;
+    app.user("kate", "BUYER").await;
+    let guesses =
+        (0..20).map(|i| app.login("kate", if i % 2 == 0 { "Wr0ng-a!" } else { "Wr0ng-b!" }));
+    let statuses: Vec<StatusCode> = join_all(guesses).await.iter().map(|r| r.status()).collect();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(
+        checked, 4,
+        "only the allowed number of passwords were tried: {statuses:?}"
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count(),
+        16
+    );
+}
+
+#[tokio::test]
+async fn failures_from_one_address_across_accounts_are_throttled() {
+    let app = TestApp::spawn_with(|c| c.login_max_failures_per_ip = 4).await;
+    let login_from = |user: String, ip: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/api/v1/users/login"))
+                .header("x-forwarded-for", ip)
+                .json(&json!({"username": user, "password": "Wr0ng-password"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for i in 0..4 {
+        assert_eq!(
+            login_from(format!("user{i}"), "203.0.113.7").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_error(
+        login_from("user9".into(), "203.0.113.7").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+    )
+    .await;
+    assert_eq!(
+        login_from("user9".into(), "198.51.100.1").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "another address is not throttled"
+    );
+}
+
+#[tokio::test]
+async fn a_successful_login_clears_the_accounts_failures() {
+    let app = TestApp::spawn_with(|c| c.login_max_failures_per_account = 3).await;
+    app.user("leo", "BUYER").await;
+    for _ in 0..2 {
+        app.login("leo", "Wr0ng-password").await;
+    }
+    app.login_ok("leo", PASSWORD).await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.login("leo", "Wr0ng-password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    app.login_ok("leo", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn unverified_users_cannot_log_in_when_verification_is_required() {
+    let app = TestApp::spawn_with(|c| c.require_verified_email = true).await;
+    app.user("mia", "BUYER").await;
+    assert_error(
+        app.login("mia", PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "EMAIL_NOT_VERIFIED",
+    )
+    .await;
+    let token = app.token_from_latest_mail("mia@example.com");
+    app.post("/api/v1/users/verify-email", json!({"token": token}))
+        .await;
+    app.login_ok("mia", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn refresh_rotates_the_pair_and_reuse_revokes_the_whole_family() {
+    let app = TestApp::spawn().await;
+    let (_, first) = app.signed_in("nina", "BUYER").await;
+    let resp = app
+        .post(
+            "/api/v1/users/refresh",
+            json!({"refresh_token": first.refresh}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let second: Value = resp.json().await.unwrap();
+    let second_refresh = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second_refresh, first.refresh);
+    assert_eq!(
+        app.get_auth("/api/v1/users/me", second["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // The first token comes back: someone copied it. The family dies.
+    let reuse = app
+        .post(
+            "/api/v1/users/refresh",
+            json!({"refresh_token": first.refresh}),
+        )
+        .await;
+    assert_error(reuse, StatusCode::UNAUTHORIZED, "REFRESH_TOKEN_REUSED").await;
+    let successor = app
+        .post(
+            "/api/v1/users/refresh",
+            json!({"refresh_token": second_refresh}),
+        )
+        .await;
+    assert_error(successor, StatusCode::UNAUTHORIZED, "INVALID_REFRESH_TOKEN").await;
+
+    // Other sessions of the same user are untouched.
+    let other = app.login_ok("nina", PASSWORD).await;
+    let resp = app
+        .post(
+            "/api/v1/users/refresh",
+            json!({"refresh_token": other.refresh}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn two_concurrent_refreshes_with_one_token_never_both_succeed() {
+    let app = TestApp::spawn().await;
+    let (_, s) = app.signed_in("oscar", "BUYER").await;
+    let a = app.post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}));
+    let b = app.post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}));
+    let (a, b) = futures::join!(a, b);
+    let ok = [a.status(), b.status()]
+        .iter()
+        .filter(|s| **s == StatusCode::OK)
+        .count();
+    assert!(ok <= 1, "{:?} {:?}", a.status(), b.status());
+}
+
+#[tokio::test]
+async fn garbage_and_expired_refresh_tokens_are_401() {
+    let app = TestApp::spawn().await;
+    let (_, s) = app.signed_in("pam", "BUYER").await;
+    assert_error(
+        app.post(
+            "/api/v1/users/refresh",
+            json!({"refresh_token": "not-a-token"}),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_REFRESH_TOKEN",
+    )
+    .await;
+    sqlx::query("UPDATE refresh_tokens SET expires_at = now() - interval '1 second'")
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    assert_error(
+        app.post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}))
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "REFRESH_TOKEN_EXPIRED",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn logout_revokes_the_session_and_is_idempotent() {
+    let app = TestApp::spawn().await;
+    let (_, s) = app.signed_in("quinn", "BUYER").await;
+    let resp = app
+        .post("/api/v1/users/logout", json!({"refresh_token": s.refresh}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        app.post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}))
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_REFRESH_TOKEN",
+    )
+    .await;
+    let again = app
+        .post("/api/v1/users/logout", json!({"refresh_token": s.refresh}))
+        .await;
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn changing_the_password_revokes_every_session() {
+    let app = TestApp::spawn().await;
+    let (_, s1) = app.signed_in("rita", "BUYER").await;
+    let s2 = app.login_ok("rita", PASSWORD).await;
+    let new_password = "N3w-password!";
+    let resp = app
+        .post_auth(
+            "/api/v1/users/me/password",
+            &s1.access,
+            json!({"current_password": PASSWORD, "new_password": new_password}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    for s in [&s1, &s2] {
+        assert_error(
+            app.post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}))
+                .await,
+            StatusCode::UNAUTHORIZED,
+            "INVALID_REFRESH_TOKEN",
+        )
+        .await;
+    }
+    assert_eq!(
+        app.login("rita", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.login_ok("rita", new_password).await;
+}
+
+#[tokio::test]
+async fn changing_the_password_needs_the_current_one_and_a_strong_new_one() {
+    let app = TestApp::spawn().await;
+    let (_, s) = app.signed_in("sam", "BUYER").await;
+    let wrong = app
+        .post_auth(
+            "/api/v1/users/me/password",
+            &s.access,
+            json!({"current_password": "Wr0ng-one!", "new_password": "N3w-password!"}),
+        )
+        .await;
+    assert_error(wrong, StatusCode::FORBIDDEN, "CURRENT_PASSWORD_INCORRECT").await;
+    let weak = app
+        .post_auth(
+            "/api/v1/users/me/password",
+            &s.access,
+            json!({"current_password": PASSWORD, "new_password": "weak"}),
+        )
+        .await;
+    assert_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    let anonymous = app
+        .post(
+            "/api/v1/users/me/password",
+            json!({"current_password": PASSWORD, "new_password": "N3w-password!"}),
+        )
+        .await;
+    assert_error(anonymous, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
+    app.login_ok("sam", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn forgot_and_reset_password_use_a_single_use_mailed_token_and_revoke_sessions() {
+    let app = TestApp::spawn().await;
+    let (_, s) = app.signed_in("tina", "BUYER").await;
+    let resp = app
+        .post(
+            "/api/v1/users/forgot-password",
+            json!({"email": "TINA@example.com"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let token = app.token_from_latest_mail("tina@example.com");
+    let weak = app
+        .post(
+            "/api/v1/users/reset-password",
+            json!({"token": token, "new_password": "weak"}),
+        )
+        .await;
+    assert_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    let resp = app
+        .post(
+            "/api/v1/users/reset-password",
+            json!({"token": token, "new_password": "R3set-password!"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        app.post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}))
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_REFRESH_TOKEN",
+    )
+    .await;
+    app.login_ok("tina", "R3set-password!").await;
+    let again = app
+        .post(
+            "/api/v1/users/reset-password",
+            json!({"token": token, "new_password": "An0ther-one!"}),
+        )
+        .await;
+    assert_error(again, StatusCode::BAD_REQUEST, "INVALID_OR_EXPIRED_TOKEN").await;
+}
+
+#[tokio::test]
+async fn forgot_password_reveals_nothing_about_unknown_addresses() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .post(
+            "/api/v1/users/forgot-password",
+            json!({"email": "nobody@example.com"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert!(app.mails_to("nobody@example.com").is_empty());
+    let bad = app
+        .post(
+            "/api/v1/users/forgot-password",
+            json!({"email": "not an email"}),
+        )
+        .await;
+    assert_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+}
+
+#[tokio::test]
+async fn a_newer_reset_token_voids_the_older_one_and_expired_ones_fail() {
+    let app = TestApp::spawn().await;
+    app.user("uma", "BUYER").await;
+    app.post(
+        "/api/v1/users/forgot-password",
+        json!({"email": "uma@example.com"}),
+    )
+    .await;
+    let older = app.token_from_latest_mail("uma@example.com");
+    app.post(
+        "/api/v1/users/forgot-password",
+        json!({"email": "uma@example.com"}),
+    )
+    .await;
+    let newer = app.token_from_latest_mail("uma@example.com");
+    assert_ne!(older, newer);
+    let resp = app
+        .post(
+            "/api/v1/users/reset-password",
+            json!({"token": older, "new_password": "R3set-password!"}),
+        )
+        .await;
+    assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_OR_EXPIRED_TOKEN").await;
+    sqlx::query("UPDATE user_tokens SET expires_at = now() - interval '1 second' WHERE purpose = 'reset_password'")
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let resp = app
+        .post(
+            "/api/v1/users/reset-password",
+            json!({"token": newer, "new_password": "R3set-password!"}),
+        )
+        .await;
+    assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_OR_EXPIRED_TOKEN").await;
+    app.login_ok("uma", PASSWORD).await;
+}
