@@ -1,1 +1,238 @@
-fn main() {}
+//! `koupang-bench`: drives a running Koupang stack (`make up`) over HTTP and prints a table of
+//! throughput and latency percentiles per scenario. `scripts/bench` calls it; later services add
+//! their scenarios here.
+//!
+//! Usage: `koupang-bench [--identity URL] [--concurrency N] [--seconds S] [SCENARIO...]`
+//! Scenarios: `identity` (login, GET /users/me).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+struct Options {
+    identity: String,
+    concurrency: usize,
+    seconds: u64,
+    scenarios: Vec<String>,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options {
+        identity: std::env::var("IDENTITY_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into()),
+        concurrency: 16,
+        seconds: 10,
+        scenarios: vec![],
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{a} needs a value"))
+        };
+        match a.as_str() {
+            "--identity" => o.identity = value()?,
+            "--concurrency" => o.concurrency = value()?.parse()?,
+            "--seconds" => o.seconds = value()?.parse()?,
+            s if !s.starts_with("--") => o.scenarios.push(s.to_owned()),
+            other => anyhow::bail!("unknown option {other}"),
+        }
+    }
+    if o.scenarios.is_empty() {
+        o.scenarios.push("identity".into());
+    }
+    Ok(o)
+}
+
+struct Row {
+    name: String,
+    concurrency: usize,
+    requests: usize,
+    errors: usize,
+    rps: f64,
+    p50: Duration,
+    p90: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+/// Run `op` from `concurrency` workers for `seconds`; every call is one timed request.
+async fn load<F, Fut>(name: &str, concurrency: usize, seconds: u64, op: F) -> Row
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let samples = Arc::new(Mutex::new(Vec::<(Duration, bool)>::new()));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let op = op.clone();
+            let samples = samples.clone();
+            tokio::spawn(async move {
+                let mut local = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let ok = op(w).await;
+                    local.push((t.elapsed(), ok));
+                }
+                samples.lock().await.extend(local);
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let all = samples.lock().await;
+    let errors = all.iter().filter(|(_, ok)| !ok).count();
+    let mut lat: Vec<Duration> = all.iter().map(|(d, _)| *d).collect();
+    lat.sort();
+    let pct = |p: f64| -> Duration {
+        if lat.is_empty() {
+            Duration::ZERO
+        } else {
+            lat[((lat.len() as f64 - 1.0) * p).round() as usize]
+        }
+    };
+    Row {
+        name: name.to_owned(),
+        concurrency,
+        requests: lat.len(),
+        errors,
+        rps: lat.len() as f64 / elapsed,
+        p50: pct(0.50),
+        p90: pct(0.90),
+        p99: pct(0.99),
+        max: lat.last().copied().unwrap_or_default(),
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+fn print(rows: &[Row]) {
+    println!(
+        "\n| scenario | conc | requests | errors | req/s | p50 ms | p90 ms | p99 ms | max ms |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |",
+            r.name,
+            r.concurrency,
+            r.requests,
+            r.errors,
+            r.rps,
+            ms(r.p50),
+            ms(r.p90),
+            ms(r.p99),
+            ms(r.max)
+        );
+    }
+}
+
+async fn identity(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let base = o.identity.trim_end_matches('/').to_owned();
+    // One fresh user per worker, so login throttling of one account never enters the numbers.
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let password = "Bench-passw0rd!";
+    let mut users = Vec::new();
+    for w in 0..o.concurrency {
+        let username = format!("bench{}_{w}", &run[20..]);
+        let resp = client
+            .post(format!("{base}/api/v1/users/register"))
+            .json(
+                &json!({"username": username, "email": format!("{username}@bench.invalid"),
+                          "password": password, "role": "BUYER"}),
+            )
+            .send()
+            .await
+            .context("identity is not reachable: is the stack up (make up)?")?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "register failed: {}",
+            resp.text().await?
+        );
+        users.push(username);
+    }
+    let users = Arc::new(users);
+
+    let (c, b, u) = (client.clone(), base.clone(), users.clone());
+    rows.push(
+        load(
+            "identity: POST /users/login",
+            o.concurrency,
+            o.seconds,
+            move |w| {
+                let (c, b, u) = (c.clone(), b.clone(), u.clone());
+                async move {
+                    c.post(format!("{b}/api/v1/users/login"))
+                        .json(&json!({"username": u[w], "password": password}))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success())
+                }
+            },
+        )
+        .await,
+    );
+
+    let login: Value = client
+        .post(format!("{base}/api/v1/users/login"))
+        .json(&json!({"username": users[0], "password": password}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = Arc::new(
+        login["access_token"]
+            .as_str()
+            .context("login answered no token")?
+            .to_owned(),
+    );
+    let (c, b) = (client.clone(), base.clone());
+    rows.push(
+        load(
+            "identity: GET /users/me",
+            o.concurrency,
+            o.seconds,
+            move |_| {
+                let (c, b, t) = (c.clone(), b.clone(), token.clone());
+                async move {
+                    c.get(format!("{b}/api/v1/users/me"))
+                        .bearer_auth(t.as_str())
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success())
+                }
+            },
+        )
+        .await,
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    let mut rows = Vec::new();
+    for s in o.scenarios.clone() {
+        match s.as_str() {
+            "identity" => identity(&o, &mut rows).await?,
+            other => anyhow::bail!("unknown scenario '{other}' (identity)"),
+        }
+    }
+    print(&rows);
+    Ok(())
+}

@@ -5,7 +5,6 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rand::RngCore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use shared::auth::{Claims, Ed25519KeyPair, JwtVerifier, Role};
@@ -73,12 +72,15 @@ impl JwtSigner {
 }
 
 /// A fresh 256-bit opaque token (base64url) and the hash to store for it.
-pub fn new_opaque_token() -> (String, Vec<u8>) {
+pub fn new_opaque_token() -> anyhow::Result<(String, Vec<u8>)> {
+    use ring::rand::SecureRandom;
     let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("the OS random generator failed"))?;
     let token = URL_SAFE_NO_PAD.encode(bytes);
     let hash = hash_token(&token);
-    (token, hash)
+    Ok((token, hash))
 }
 
 pub fn hash_token(token: &str) -> Vec<u8> {
@@ -106,8 +108,8 @@ mod tests {
 
     #[test]
     fn opaque_tokens_are_unique_and_stored_only_as_hashes() {
-        let (a, ha) = new_opaque_token();
-        let (b, _) = new_opaque_token();
+        let (a, ha) = new_opaque_token().unwrap();
+        let (b, _) = new_opaque_token().unwrap();
         assert_ne!(a, b);
         assert_eq!(ha.len(), 32);
         assert_eq!(hash_token(&a), ha);

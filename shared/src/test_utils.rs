@@ -5,6 +5,9 @@
 //! nextest runs every test in its own process, so the template is guarded by a Postgres advisory
 //! lock rather than by anything in memory.
 
+// Fixtures fail loudly: a panic is how a broken fixture reports itself inside a test.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::OnceLock;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};

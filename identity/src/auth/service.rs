@@ -30,7 +30,7 @@ async fn issue_tokens(
     user: Uuid,
     role: Role,
 ) -> Result<TokenResponse, IdentityError> {
-    let (refresh, hash) = new_opaque_token();
+    let (refresh, hash) = new_opaque_token()?;
     repo::insert_refresh_token(
         &mut *tx,
         session,
@@ -229,7 +229,7 @@ pub async fn forgot_password(
     let Some(user) = users::find_active_by_email(&state.db, email.as_str()).await? else {
         return Ok(());
     };
-    let (token, hash) = new_opaque_token();
+    let (token, hash) = new_opaque_token()?;
     let mut tx = state.db.begin().await?;
     repo::expire_unused_user_tokens(&mut *tx, user.id, repo::RESET_PASSWORD).await?;
     repo::insert_user_token(

@@ -142,7 +142,7 @@ pub async fn issue_verification(
     user: &UserRow,
 ) -> Result<Mail, IdentityError> {
     auth_repo::expire_unused_user_tokens(&mut *tx, user.id, auth_repo::VERIFY_EMAIL).await?;
-    let (token, hash) = new_opaque_token();
+    let (token, hash) = new_opaque_token()?;
     auth_repo::insert_user_token(
         &mut *tx,
         user.id,

@@ -1,4 +1,6 @@
 //! Identity's API tests: one binary, each test with its own database, Redis prefix and mail folder.
+// A test binary: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
 mod helpers;

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Shared helpers for the stack scripts. Sourced, not run.
+# Everything a fresh machine of this kind lacks is installed here, by package name from the
+# registries the machine reaches (Debian apt, crates.io): nothing is assumed to be installed by hand.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEV="$ROOT/.dev"
+CACHE="${KOUPANG_CACHE:-$HOME/.cache/koupang}"
+TANSU_VERSION=0.6.0
+TANSU="$CACHE/bin/tansu"
+
+PG_HOST="${PGHOST:-127.0.0.1}"
+PG_PORT="${PGPORT:-5432}"
+PG_USER="${PGUSER:-postgres}"
+REDIS_HOST="${REDIS_HOST:-127.0.0.1}"
+REDIS_PORT="${REDIS_PORT:-6379}"
+
+# The services that exist (catalog, cart, order, payment join as their issues land) and their ports.
+SERVICES=(identity)
+declare -A PORT_OF=(
+  [identity]="${IDENTITY_PORT:-8081}"
+  [catalog]="${CATALOG_PORT:-8082}"
+  [cart]="${CART_PORT:-8083}"
+  [order]="${ORDER_PORT:-8084}"
+  [payment]="${PAYMENT_PORT:-8085}"
+)
+DATABASES=(identity catalog orders payment)
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+apt_updated=0
+apt_install() {
+  command -v apt-get >/dev/null || die "apt-get not found: install $* by hand"
+  if [ "$apt_updated" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_tools() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
+  local missing=()
+  command -v pg_isready >/dev/null || missing+=(postgresql-client)
+  command -v redis-cli >/dev/null || missing+=(redis-tools)
+  command -v curl >/dev/null || missing+=(curl)
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    apt_install "${missing[@]}"
+  fi
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    say "installing cargo-nextest (crates.io)"
+    cargo install cargo-nextest --locked
+  fi
+}
+
+pg_up() { pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; }
+
+ensure_postgres() {
+  pg_up && return 0
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    say "installing PostgreSQL"
+    apt_install postgresql
+    local conf
+    conf=$(ls -d /etc/postgresql/*/main | head -n1)
+    # Local development and tests connect over TCP as 'postgres' without a password.
+    sed -i 's/^\(host.*127.0.0.1\/32\s*\)\S*$/\1trust/; s/^\(host.*::1\/128\s*\)\S*$/\1trust/' "$conf/pg_hba.conf"
+  fi
+  say "starting PostgreSQL"
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n1)
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do pg_up && return 0; sleep 1; done
+  die "PostgreSQL does not answer on $PG_HOST:$PG_PORT"
+}
+
+redis_up() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
+
+ensure_redis() {
+  redis_up && return 0
+  if ! command -v redis-server >/dev/null; then
+    say "installing Redis"
+    apt_install redis-server
+  fi
+  say "starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/koupang.log
+  for _ in $(seq 1 20); do redis_up && return 0; sleep 0.5; done
+  die "Redis does not answer on $REDIS_HOST:$REDIS_PORT"
+}
+
+ensure_databases() {
+  for db in "${DATABASES[@]}"; do
+    if ! psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc \
+      "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+      say "creating database $db"
+      psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -qc "CREATE DATABASE \"$db\""
+    fi
+  done
+}
+
+# The Kafka-compatible broker for machines without Docker (see docs/adr/003-local-broker.md).
+ensure_tansu() {
+  if [ -x "$TANSU" ] && "$TANSU" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+    return 0
+  fi
+  say "building tansu $TANSU_VERSION into $CACHE (once per machine; about 8 minutes)"
+  mkdir -p "$CACHE"
+  cargo install tansu --version "$TANSU_VERSION" --locked --features libsql,dynostore --root "$CACHE"
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# start_broker DATA_DIR PORT STORAGE LOG PIDFILE — storage is sqlite://<file> or memory://tansu/
+start_broker() {
+  local dir=$1 port=$2 storage=$3 log=$4 pidfile=$5
+  mkdir -p "$dir"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && port_open 127.0.0.1 "$port"; then
+    return 0
+  fi
+  port_open 127.0.0.1 "$port" && die "port $port is taken by something else; set KAFKA_PORT"
+  # tansu resolves a sqlite path relative to its working directory, so start it from the data dir.
+  (cd "$dir" && nohup "$TANSU" broker \
+    --listener-url "tcp://127.0.0.1:$port" \
+    --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine "$storage" >"$log" 2>&1 & echo $! >"$pidfile")
+  for _ in $(seq 1 50); do port_open 127.0.0.1 "$port" && return 0; sleep 0.2; done
+  die "the broker did not start; see $log"
+}
+
+stop_pidfile() {
+  local pidfile=$1
+  [ -f "$pidfile" ] || return 0
+  local pid
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+ensure_keys() {
+  local dir="$DEV/keys"
+  if [ ! -f "$dir/identity-private.pem" ]; then
+    say "generating the access-token signing key (never committed)"
+    mkdir -p "$dir"
+    if command -v openssl >/dev/null; then
+      openssl genpkey -algorithm ed25519 -out "$dir/identity-private.pem"
+      openssl pkey -in "$dir/identity-private.pem" -pubout -out "$dir/identity-public.pem"
+      chmod 600 "$dir/identity-private.pem"
+    else
+      "$(bin_path identity)" gen-keys --out "$dir"
+    fi
+  fi
+}
+
+build_profile() { echo "${KOUPANG_BUILD_PROFILE:-release}"; }
+
+bin_path() {
+  local profile
+  profile=$(build_profile)
+  [ "$profile" = dev ] && profile=debug
+  echo "${CARGO_TARGET_DIR:-$ROOT/target}/$profile/$1"
+}
+
+# A service's database URL: <SERVICE>_DATABASE_URL if set, else the local server's database.
+db_url_for() {
+  local var="$1_DATABASE_URL"
+  echo "${!var:-postgres://$PG_USER@$PG_HOST:$PG_PORT/$2}"
+}
+
+seed_password() { echo "${KOUPANG_SEED_PASSWORD:-Koupang-dem0!}"; }

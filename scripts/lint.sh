@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `make lint`: formatting, clippy with warnings as errors, and one version of each dependency.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+say "one version of each dependency"
+dups=$(awk '/^name = /{gsub(/"/,"",$3); n[$3]++} END{for(k in n) if(n[k]>1) print k}' Cargo.lock | sort -u)
+allowed_file="$ROOT/scripts/allowed-duplicates.txt"
+unexpected=$(comm -23 <(echo "$dups" | sed '/^$/d') <(sed '/^#/d;/^$/d' "$allowed_file" | sort -u))
+if [ -n "$unexpected" ]; then
+  die "crates with more than one version in Cargo.lock (unify them, or list them in scripts/allowed-duplicates.txt with a reason): $unexpected"
+fi

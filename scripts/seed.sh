@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Demo data: an admin, two sellers and two buyers, all verified. Safe to run again.
+# Catalog data joins here when the catalog service lands.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+[ -f .env ] && { set -a; source .env; set +a; }
+
+password=$(seed_password)
+export KOUPANG_PROFILE=local
+export IDENTITY_DATABASE_URL
+IDENTITY_DATABASE_URL=$(db_url_for IDENTITY identity)
+export IDENTITY_JWT_PRIVATE_KEY_PATH="$DEV/keys/identity-private.pem"
+identity_bin=$(bin_path identity)
+
+say "seeding demo users"
+"$identity_bin" create-admin --username admin --email admin@koupang.local --password "$password" --exists-ok
+for u in seller1 seller2; do
+  "$identity_bin" create-user --role SELLER --username "$u" --email "$u@koupang.local" --password "$password" --verified --exists-ok
+done
+for u in buyer1 buyer2; do
+  "$identity_bin" create-user --role BUYER --username "$u" --email "$u@koupang.local" --password "$password" --verified --exists-ok
+done
