@@ -360,3 +360,123 @@ async fn os_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    async fn service(api: Router) -> RunningService {
+        let mut config = CommonConfig::defaults(crate::config::Profile::Test, 0, "unused");
+        config.body_limit_bytes = 2048;
+        ServiceBuilder::new("test", &config)
+            .connect()
+            .await
+            .unwrap()
+            .serve(api, utoipa::openapi::OpenApi::default())
+            .unwrap()
+    }
+
+    async fn json(resp: axum::response::Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_the_error_body_and_the_service_lives_on() {
+        async fn boom() -> &'static str {
+            panic!("handler bug")
+        }
+        let svc = service(Router::new().route("/boom", get(boom))).await;
+        let resp = svc
+            .router()
+            .oneshot(
+                Request::get("/boom")
+                    .header("x-request-id", "req-1")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(resp.headers()["x-request-id"], "req-1");
+        let body = json(resp).await;
+        assert_eq!(body["error"]["code"], "INTERNAL_ERROR");
+        assert_eq!(body["error"]["request_id"], "req-1");
+        assert!(!body.to_string().contains("handler bug"));
+        let live = svc
+            .router()
+            .oneshot(Request::get("/health/live").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(live.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn graceful_shutdown_lets_the_in_flight_request_finish_then_stops() {
+        let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+        let entered = Arc::new(std::sync::Mutex::new(Some(entered_tx)));
+        let slow = move || {
+            let entered = entered.clone();
+            async move {
+                if let Some(tx) = entered.lock().ok().and_then(|mut g| g.take()) {
+                    let _ = tx.send(());
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "done"
+            }
+        };
+        let svc = service(Router::new().route("/slow", get(slow))).await;
+        let addr = svc.addr();
+        let handle = svc.shutdown_handle();
+        let server = tokio::spawn(svc.run_until_stopped());
+        let in_flight = tokio::spawn(async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            stream
+                .write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut out = String::new();
+            stream.read_to_string(&mut out).await.unwrap();
+            out
+        });
+        entered_rx.await.unwrap();
+        handle.shutdown();
+        let answer = in_flight.await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("done"), "{answer}");
+        server.await.unwrap().unwrap();
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "no longer accepting connections"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_body_limit_applies_to_every_route() {
+        async fn echo(
+            crate::extract::AppJson(v): crate::extract::AppJson<serde_json::Value>,
+        ) -> String {
+            v.to_string()
+        }
+        let svc = service(Router::new().route("/echo", axum::routing::post(echo))).await;
+        let big = format!("{{\"x\": \"{}\"}}", "a".repeat(4096));
+        let resp = svc
+            .router()
+            .oneshot(
+                Request::post("/echo")
+                    .header("content-type", "application/json")
+                    .body(Body::from(big))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(json(resp).await["error"]["code"], "PAYLOAD_TOO_LARGE");
+    }
+}
