@@ -187,8 +187,7 @@ async fn deactivation_ends_sessions_and_blocks_login_until_reactivated() {
     )
     .await;
     assert_error(
-        app.post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}))
-            .await,
+        app.refresh(&s.refresh).await,
         StatusCode::UNAUTHORIZED,
         "INVALID_REFRESH_TOKEN",
     )

@@ -153,6 +153,14 @@ impl TestApp {
         resp.json().await.unwrap()
     }
 
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post(
+            "/api/v1/users/refresh",
+            json!({ "refresh_token": refresh_token }),
+        )
+        .await
+    }
+
     pub async fn login(&self, username: &str, password: &str) -> Response {
         self.post(
             "/api/v1/users/login",

@@ -164,8 +164,7 @@ async fn deleting_the_account_ends_its_sessions_and_frees_its_names() {
     )
     .await;
     assert_error(
-        app.post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}))
-            .await,
+        app.refresh(&s.refresh).await,
         StatusCode::UNAUTHORIZED,
         "INVALID_REFRESH_TOKEN",
     )

@@ -177,12 +177,7 @@ async fn unverified_users_cannot_log_in_when_verification_is_required() {
 async fn refresh_rotates_the_pair_and_reuse_revokes_the_whole_family() {
     let app = TestApp::spawn().await;
     let (_, first) = app.signed_in("nina", "BUYER").await;
-    let resp = app
-        .post(
-            "/api/v1/users/refresh",
-            json!({"refresh_token": first.refresh}),
-        )
-        .await;
+    let resp = app.refresh(&first.refresh).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let second: Value = resp.json().await.unwrap();
     let second_refresh = second["refresh_token"].as_str().unwrap().to_owned();
@@ -195,29 +190,14 @@ async fn refresh_rotates_the_pair_and_reuse_revokes_the_whole_family() {
     );
 
     // The first token comes back: someone copied it. The family dies.
-    let reuse = app
-        .post(
-            "/api/v1/users/refresh",
-            json!({"refresh_token": first.refresh}),
-        )
-        .await;
+    let reuse = app.refresh(&first.refresh).await;
     assert_error(reuse, StatusCode::UNAUTHORIZED, "REFRESH_TOKEN_REUSED").await;
-    let successor = app
-        .post(
-            "/api/v1/users/refresh",
-            json!({"refresh_token": second_refresh}),
-        )
-        .await;
+    let successor = app.refresh(&second_refresh).await;
     assert_error(successor, StatusCode::UNAUTHORIZED, "INVALID_REFRESH_TOKEN").await;
 
     // Other sessions of the same user are untouched.
     let other = app.login_ok("nina", PASSWORD).await;
-    let resp = app
-        .post(
-            "/api/v1/users/refresh",
-            json!({"refresh_token": other.refresh}),
-        )
-        .await;
+    let resp = app.refresh(&other.refresh).await;
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
@@ -225,8 +205,8 @@ async fn refresh_rotates_the_pair_and_reuse_revokes_the_whole_family() {
 async fn two_concurrent_refreshes_with_one_token_never_both_succeed() {
     let app = TestApp::spawn().await;
     let (_, s) = app.signed_in("oscar", "BUYER").await;
-    let a = app.post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}));
-    let b = app.post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}));
+    let a = app.refresh(&s.refresh);
+    let b = app.refresh(&s.refresh);
     let (a, b) = futures::join!(a, b);
     let ok = [a.status(), b.status()]
         .iter()
@@ -240,11 +220,7 @@ async fn garbage_and_expired_refresh_tokens_are_401() {
     let app = TestApp::spawn().await;
     let (_, s) = app.signed_in("pam", "BUYER").await;
     assert_error(
-        app.post(
-            "/api/v1/users/refresh",
-            json!({"refresh_token": "not-a-token"}),
-        )
-        .await,
+        app.refresh("not-a-token").await,
         StatusCode::UNAUTHORIZED,
         "INVALID_REFRESH_TOKEN",
     )
@@ -254,8 +230,7 @@ async fn garbage_and_expired_refresh_tokens_are_401() {
         .await
         .unwrap();
     assert_error(
-        app.post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}))
-            .await,
+        app.refresh(&s.refresh).await,
         StatusCode::UNAUTHORIZED,
         "REFRESH_TOKEN_EXPIRED",
     )
@@ -271,8 +246,7 @@ async fn logout_revokes_the_session_and_is_idempotent() {
         .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_error(
-        app.post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}))
-            .await,
+        app.refresh(&s.refresh).await,
         StatusCode::UNAUTHORIZED,
         "INVALID_REFRESH_TOKEN",
     )
@@ -299,8 +273,7 @@ async fn changing_the_password_revokes_every_session() {
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     for s in [&s1, &s2] {
         assert_error(
-            app.post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}))
-                .await,
+            app.refresh(&s.refresh).await,
             StatusCode::UNAUTHORIZED,
             "INVALID_REFRESH_TOKEN",
         )
@@ -370,8 +343,7 @@ async fn forgot_and_reset_password_use_a_single_use_mailed_token_and_revoke_sess
         .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_error(
-        app.post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}))
-            .await,
+        app.refresh(&s.refresh).await,
         StatusCode::UNAUTHORIZED,
         "INVALID_REFRESH_TOKEN",
     )

@@ -166,12 +166,7 @@ async fn the_role_in_a_refreshed_token_follows_an_admin_role_change() {
         )
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
-    let refreshed: Value = app
-        .post("/api/v1/users/refresh", json!({"refresh_token": s.refresh}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let refreshed: Value = app.refresh(&s.refresh).await.json().await.unwrap();
     let claims = shared::test_utils::test_verifier()
         .verify(refreshed["access_token"].as_str().unwrap())
         .unwrap();
