@@ -27,6 +27,8 @@ start_broker "$run" "$TEST_KAFKA_PORT" "memory://tansu/" "$run/broker.log" "$run
 export TEST_DATABASE_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/postgres"
 export TEST_REDIS_URL="redis://$REDIS_HOST:$REDIS_PORT"
 export TEST_KAFKA_BROKERS="127.0.0.1:$TEST_KAFKA_PORT"
+# Tests that stop and restart a broker start their own from this binary.
+export TANSU_BIN="$TANSU"
 
 say "running the tests"
 cargo nextest run --workspace --no-fail-fast "$@"

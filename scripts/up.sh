@@ -38,6 +38,7 @@ for s in "${SERVICES[@]}"; do
   env "${upper}_PORT=${PORT_OF[$s]}" \
     "${upper}_DATABASE_URL=$(db_url_for "$upper" "$db")" \
     "${upper}_JWT_PUBLIC_KEY_PATH=$DEV/keys/identity-public.pem" \
+    "${upper}_KAFKA_BROKERS=$KAFKA_BROKERS" \
     IDENTITY_JWT_PRIVATE_KEY_PATH="$DEV/keys/identity-private.pem" \
     IDENTITY_MAIL_DIR="$DEV/mail" \
     nohup "$(bin_path "$s")" >>"$DEV/logs/$s.log" 2>&1 &

@@ -3,7 +3,10 @@
 //! their scenarios here.
 //!
 //! Usage: `koupang-bench [--identity URL] [--concurrency N] [--seconds S] [SCENARIO...]`
-//! Scenarios: `identity` (login, GET /users/me).
+//! Scenarios: `identity` (login, GET /users/me; needs `make up`), `events` (outbox relay
+//! throughput and commit→handled latency; needs Postgres and a broker, `--rate`, `--prefill`).
+
+mod events;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +18,10 @@ use tokio::sync::Mutex;
 
 struct Options {
     identity: String,
+    database_url: String,
+    brokers: String,
+    rate: u32,
+    prefill: usize,
     concurrency: usize,
     seconds: u64,
     scenarios: Vec<String>,
@@ -23,6 +30,11 @@ struct Options {
 fn options() -> anyhow::Result<Options> {
     let mut o = Options {
         identity: std::env::var("IDENTITY_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into()),
+        database_url: std::env::var("BENCH_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+        brokers: std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
+        rate: 500,
+        prefill: 20_000,
         concurrency: 16,
         seconds: 10,
         scenarios: vec![],
@@ -37,6 +49,10 @@ fn options() -> anyhow::Result<Options> {
         };
         match a.as_str() {
             "--identity" => o.identity = value()?,
+            "--database-url" => o.database_url = value()?,
+            "--brokers" => o.brokers = value()?,
+            "--rate" => o.rate = value()?.parse()?,
+            "--prefill" => o.prefill = value()?.parse()?,
             "--concurrency" => o.concurrency = value()?.parse()?,
             "--seconds" => o.seconds = value()?.parse()?,
             s if !s.starts_with("--") => o.scenarios.push(s.to_owned()),
@@ -223,6 +239,40 @@ async fn identity(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn events_scenario(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let r = events::run(&o.database_url, &o.brokers, o.prefill, o.rate, o.seconds).await?;
+    rows.push(Row {
+        name: format!("events: relay drain of {} (one per order)", r.relay_events),
+        concurrency: 1,
+        requests: r.relay_events,
+        errors: 0,
+        rps: r.relay_events as f64 / r.relay_secs,
+        p50: Duration::ZERO,
+        p90: Duration::ZERO,
+        p99: Duration::ZERO,
+        max: Duration::from_secs_f64(r.relay_secs),
+    });
+    let mut lat = r.latency.clone();
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len().max(1) - 1) as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    rows.push(Row {
+        name: format!("events: commit->handled at {}/s", r.rate),
+        concurrency: 1,
+        requests: lat.len(),
+        errors: r.latency_expected.saturating_sub(lat.len()),
+        rps: lat.len() as f64 / o.seconds as f64,
+        p50: pct(0.5),
+        p90: pct(0.9),
+        p99: pct(0.99),
+        max: lat.last().copied().unwrap_or_default(),
+    });
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
@@ -230,7 +280,8 @@ async fn main() -> anyhow::Result<()> {
     for s in o.scenarios.clone() {
         match s.as_str() {
             "identity" => identity(&o, &mut rows).await?,
-            other => anyhow::bail!("unknown scenario '{other}' (identity)"),
+            "events" => events_scenario(&o, &mut rows).await?,
+            other => anyhow::bail!("unknown scenario '{other}' (identity, events)"),
         }
     }
     print(&rows);

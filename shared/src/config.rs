@@ -98,6 +98,10 @@ pub struct CommonConfig {
     pub jwt_audience: String,
     /// How long graceful shutdown waits for in-flight work before giving up.
     pub shutdown_grace_secs: u64,
+    /// Kafka bootstrap servers (`host:port,...`), for services that produce or consume events.
+    pub kafka_brokers: String,
+    /// Partitions of the topics a service creates at start-up.
+    pub kafka_topic_partitions: i32,
 }
 
 impl CommonConfig {
@@ -119,6 +123,8 @@ impl CommonConfig {
             jwt_issuer: "koupang-identity".into(),
             jwt_audience: "koupang".into(),
             shutdown_grace_secs: 20,
+            kafka_brokers: "127.0.0.1:9092".into(),
+            kafka_topic_partitions: 6,
         }
     }
 
@@ -128,6 +134,9 @@ impl CommonConfig {
         }
         if self.database_max_connections == 0 {
             errors.push("database_max_connections must be at least 1".into());
+        }
+        if !(1..=1024).contains(&self.kafka_topic_partitions) {
+            errors.push("kafka_topic_partitions must be between 1 and 1024".into());
         }
         if !matches!(self.log_format.as_str(), "json" | "pretty") {
             errors.push(format!(

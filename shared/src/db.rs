@@ -25,6 +25,26 @@ pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))
 }
 
+/// The platform's own tables (outbox, inbox), which services that produce or consume events
+/// carry in their database.
+pub static PLATFORM_MIGRATOR: Migrator = sqlx::migrate!("../migrations/platform");
+
+/// A service's migrations merged with the platform's, in version order, as one migrator (one
+/// `_sqlx_migrations` history, validated as a whole).
+pub fn service_migrator(service: &Migrator) -> Migrator {
+    let mut all: Vec<_> = PLATFORM_MIGRATOR
+        .iter()
+        .chain(service.iter())
+        .cloned()
+        .collect();
+    all.sort_by_key(|m| m.version);
+    all.dedup_by_key(|m| m.version);
+    Migrator {
+        migrations: std::borrow::Cow::Owned(all),
+        ..Migrator::DEFAULT
+    }
+}
+
 /// True when `e` is a unique violation of the constraint (or unique index) named `constraint`.
 pub fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
     match e {

@@ -4,13 +4,18 @@
 
 pub mod auth;
 pub mod config;
+pub mod consumer;
 pub mod db;
+pub mod dlq;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod id;
+pub mod kafka;
 pub mod metrics;
 pub mod money;
+pub mod outbox;
 pub mod pagination;
 pub mod redis;
 pub mod request_id;

@@ -31,8 +31,9 @@ use crate::redis::RedisPool;
 pub struct ServiceBuilder {
     name: &'static str,
     config: CommonConfig,
-    migrator: Option<&'static Migrator>,
+    migrator: Option<Migrator>,
     redis: bool,
+    kafka: bool,
     verifier: Option<Arc<JwtVerifier>>,
 }
 
@@ -43,13 +44,30 @@ impl ServiceBuilder {
             config: config.clone(),
             migrator: None,
             redis: false,
+            kafka: false,
             verifier: None,
         }
     }
 
     /// Connect to the service's database and apply its embedded migrations.
     pub fn postgres(mut self, migrator: &'static Migrator) -> Self {
-        self.migrator = Some(migrator);
+        self.migrator = Some(Migrator {
+            migrations: migrator.migrations.clone(),
+            ..Migrator::DEFAULT
+        });
+        self
+    }
+
+    /// As `postgres`, plus the platform tables (outbox, inbox) for a service that produces or
+    /// consumes events.
+    pub fn postgres_with_events(mut self, migrator: &'static Migrator) -> Self {
+        self.migrator = Some(crate::db::service_migrator(migrator));
+        self
+    }
+
+    /// The broker: saga topics (and DLQs) are created at start-up and readiness checks it.
+    pub fn kafka(mut self) -> Self {
+        self.kafka = true;
         self
     }
 
@@ -67,7 +85,7 @@ impl ServiceBuilder {
 
     pub async fn connect(self) -> anyhow::Result<Infra> {
         let mut checks = HealthChecks::default();
-        let db = match self.migrator {
+        let db = match &self.migrator {
             Some(migrator) => {
                 let pool = crate::db::connect(&self.config).await?;
                 crate::db::migrate(&pool, migrator).await?;
@@ -97,6 +115,31 @@ impl ServiceBuilder {
         } else {
             None
         };
+        if self.kafka {
+            let brokers = self.config.kafka_brokers.clone();
+            crate::kafka::ensure_topics(
+                &brokers,
+                &crate::events::topics::ALL,
+                self.config.kafka_topic_partitions,
+            )
+            .await?;
+            let producer = crate::kafka::producer(&brokers, &format!("{}-health", self.name))?;
+            checks.add("kafka", move || {
+                let producer = producer.clone();
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        use rdkafka::producer::Producer;
+                        producer
+                            .client()
+                            .fetch_metadata(None, Duration::from_secs(2))
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?
+                }
+            });
+        }
         let verifier = match (self.verifier, &self.config.jwt_public_key_path) {
             (Some(v), _) => Some(v),
             (None, Some(path)) => {
@@ -122,6 +165,7 @@ impl ServiceBuilder {
             verifier,
             checks,
             listener,
+            background: Vec::new(),
         })
     }
 }
@@ -135,7 +179,11 @@ pub struct Infra {
     verifier: Option<Arc<JwtVerifier>>,
     checks: HealthChecks,
     listener: TcpListener,
+    background: Vec<Background>,
 }
+
+/// A task that runs beside the HTTP server (outbox relay, consumers) and stops with it.
+type Background = Box<dyn FnOnce(watch::Receiver<bool>) -> tokio::task::JoinHandle<()> + Send>;
 
 impl Infra {
     pub fn db(&self) -> anyhow::Result<PgPool> {
@@ -157,6 +205,50 @@ impl Infra {
     /// Add a readiness check for a dependency the builder does not know about.
     pub fn health_checks(&mut self) -> &mut HealthChecks {
         &mut self.checks
+    }
+
+    /// Publish this service's outbox (needs `postgres_with_events` and `kafka`).
+    pub fn outbox_relay(&mut self, config: crate::outbox::RelayConfig) -> anyhow::Result<()> {
+        let pool = self.db()?;
+        let producer =
+            crate::kafka::producer(&self.config.kafka_brokers, &format!("{}-relay", self.name))?;
+        let relay = crate::outbox::OutboxRelay::new(self.name, pool, producer, config);
+        self.background
+            .push(Box::new(move |stop| tokio::spawn(relay.run(stop))));
+        Ok(())
+    }
+
+    /// Consume `topics` as consumer group `group` with an inbox in this service's database.
+    pub fn consume(
+        &mut self,
+        group: &str,
+        topics: &[&str],
+        handler: Arc<dyn crate::consumer::EventHandler>,
+    ) -> anyhow::Result<()> {
+        let config =
+            crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, group, topics);
+        let consumer = crate::consumer::EventConsumer::postgres(config, self.db()?, handler)?;
+        self.background
+            .push(Box::new(move |stop| tokio::spawn(consumer.run(stop))));
+        Ok(())
+    }
+
+    /// Consume with a Redis de-dup instead (for Redis-only services).
+    pub fn consume_redis(
+        &mut self,
+        group: &str,
+        topics: &[&str],
+        handler: Arc<dyn crate::consumer::RedisEventHandler>,
+    ) -> anyhow::Result<()> {
+        let redis = self.redis()?;
+        let config =
+            crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, group, topics);
+        let prefix = redis.key(&[]);
+        let consumer =
+            crate::consumer::EventConsumer::redis(config, redis.conn(), &prefix, handler)?;
+        self.background
+            .push(Box::new(move |stop| tokio::spawn(consumer.run(stop))));
+        Ok(())
     }
 
     /// Wrap the service's API router in the common stack.
@@ -228,6 +320,12 @@ impl Infra {
         // Touch the recorder so `/metrics` has content from the first scrape.
         let _ = crate::metrics::handle();
         let (tx, rx) = watch::channel(false);
+        // Background work starts now and stops when shutdown is requested.
+        let tasks = self
+            .background
+            .into_iter()
+            .map(|start| start(rx.clone()))
+            .collect();
         Ok(RunningService {
             addr,
             router,
@@ -235,6 +333,7 @@ impl Infra {
             shutdown_tx: Arc::new(tx),
             shutdown_rx: rx,
             grace: Duration::from_secs(self.config.shutdown_grace_secs),
+            tasks,
         })
     }
 }
@@ -290,6 +389,7 @@ pub struct RunningService {
     shutdown_tx: Arc<watch::Sender<bool>>,
     shutdown_rx: watch::Receiver<bool>,
     grace: Duration,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningService {
@@ -326,7 +426,8 @@ impl RunningService {
             tracing::info!("shutdown requested: no longer accepting connections");
         });
         let grace = self.grace;
-        tokio::select! {
+        let tasks = self.tasks;
+        let result = tokio::select! {
             result = server => result.map_err(anyhow::Error::from),
             _ = async move {
                 let _ = stop_for_grace.wait_for(|s| *s).await;
@@ -335,7 +436,16 @@ impl RunningService {
                 tracing::warn!("grace period elapsed with requests still in flight");
                 Ok(())
             }
+        };
+        // Consumers finish the message in hand and commit; the relay finishes its round.
+        let _ = self.shutdown_tx.send(true);
+        if tokio::time::timeout(grace, futures::future::join_all(tasks))
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks did not stop within the grace period");
         }
+        result
     }
 }
 

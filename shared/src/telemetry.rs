@@ -78,6 +78,27 @@ pub fn init_with(
     Ok(TelemetryGuard { provider })
 }
 
+/// The W3C `traceparent` of the current span, when a trace is being recorded.
+pub fn current_traceparent() -> Option<String> {
+    use opentelemetry::propagation::TextMapPropagator;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let context = tracing::Span::current().context();
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .inject_context(&context, &mut carrier);
+    carrier.remove("traceparent")
+}
+
+/// A context whose parent is the given `traceparent` (invalid or absent: an empty context).
+pub fn context_from_traceparent(traceparent: Option<&str>) -> opentelemetry::Context {
+    use opentelemetry::propagation::TextMapPropagator;
+    let mut carrier = std::collections::HashMap::new();
+    if let Some(t) = traceparent {
+        carrier.insert("traceparent".to_owned(), t.to_owned());
+    }
+    opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier)
+}
+
 /// For tests: logs to the test output when `TEST_LOG=1`, nothing otherwise. Safe to call repeatedly.
 pub fn init_for_tests() {
     if std::env::var("TEST_LOG").is_ok_and(|v| v == "1") {

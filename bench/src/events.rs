@@ -1,0 +1,155 @@
+//! The event backbone under load: relay throughput from a pre-filled outbox, and commit→handled
+//! latency through relay, broker and an inbox consumer at a steady write rate. Uses its own
+//! database (`koupang_bench_events`, recreated each run) and its own topic on the given broker.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use shared::consumer::{BoxFuture, ConsumerConfig, EventConsumer, EventHandler, HandlerError};
+use shared::events::{Envelope, EventMeta, OrderConfirmed, SkuQuantity};
+use shared::outbox::{OutboxRelay, RelayConfig};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+pub struct EventRows {
+    pub relay_events: usize,
+    pub relay_secs: f64,
+    pub rate: u32,
+    pub latency: Vec<Duration>,
+    pub latency_expected: usize,
+}
+
+struct Latency(Arc<Mutex<Vec<Duration>>>);
+
+impl EventHandler for Latency {
+    fn handle<'a>(
+        &'a self,
+        _tx: &'a mut PgConnection,
+        event: &'a Envelope,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let age = (chrono::Utc::now() - event.occurred_at)
+                .to_std()
+                .unwrap_or_default();
+            if let Ok(mut v) = self.0.lock() {
+                v.push(age);
+            }
+            Ok(())
+        })
+    }
+}
+
+fn event(order: Uuid) -> anyhow::Result<Envelope> {
+    Ok(Envelope::new(
+        "bench",
+        &OrderConfirmed {
+            order_id: order,
+            buyer_id: Uuid::nil(),
+            items: vec![SkuQuantity {
+                sku_id: Uuid::nil(),
+                quantity: 1,
+            }],
+        },
+        &EventMeta::default(),
+    )?)
+}
+
+async fn fresh_db(admin_url: &str) -> anyhow::Result<PgPool> {
+    let mut admin = PgConnection::connect(admin_url)
+        .await
+        .context("Postgres for the bench")?;
+    sqlx::query("DROP DATABASE IF EXISTS koupang_bench_events WITH (FORCE)")
+        .execute(&mut admin)
+        .await?;
+    sqlx::query("CREATE DATABASE koupang_bench_events")
+        .execute(&mut admin)
+        .await?;
+    let url = match admin_url.rfind('/') {
+        Some(i) => format!("{}/koupang_bench_events", &admin_url[..i]),
+        None => anyhow::bail!("database url without a path"),
+    };
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .connect(&url)
+        .await?;
+    shared::db::PLATFORM_MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+pub async fn run(
+    admin_url: &str,
+    brokers: &str,
+    prefill: usize,
+    rate: u32,
+    seconds: u64,
+) -> anyhow::Result<EventRows> {
+    let pool = fresh_db(admin_url).await?;
+    let topic = format!("bench.{}", Uuid::now_v7().simple());
+    shared::kafka::ensure_topics(brokers, &[&topic], 6).await?;
+
+    // 1. Relay throughput: a backlog of `prefill` events (one per order) drained by one relay.
+    for chunk in 0..prefill.div_ceil(1000) {
+        let mut tx = pool.begin().await?;
+        for _ in 0..1000.min(prefill - chunk * 1000) {
+            shared::outbox::enqueue_envelope(&mut tx, &topic, &event(Uuid::now_v7())?).await?;
+        }
+        tx.commit().await?;
+    }
+    let producer = shared::kafka::producer(brokers, "bench-relay")?;
+    let config = RelayConfig {
+        batch_size: 1000,
+        poll_interval: Duration::from_millis(50),
+        ..RelayConfig::default()
+    };
+    let relay = OutboxRelay::new("bench", pool.clone(), producer.clone(), config.clone());
+    let started = Instant::now();
+    let drained = relay.drain().await?;
+    let relay_secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(drained.failed == 0, "{} publishes failed", drained.failed);
+
+    // 2. Latency at a steady rate: writer → outbox → relay (LISTEN) → broker → consumer.
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let live_topic = format!("{topic}.live");
+    shared::kafka::ensure_topics(brokers, &[&live_topic], 6).await?;
+    let consumer = EventConsumer::postgres(
+        ConsumerConfig::new(
+            brokers,
+            &format!("bench-{}", Uuid::now_v7()),
+            &[&live_topic],
+        ),
+        pool.clone(),
+        Arc::new(Latency(latencies.clone())),
+    )?;
+    let consumer_task = tokio::spawn(consumer.run(stop_rx.clone()));
+    let relay_task =
+        tokio::spawn(OutboxRelay::new("bench", pool.clone(), producer, config).run(stop_rx));
+    // Let the consumer join its group before the clock starts.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let total = (rate as u64 * seconds) as usize;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for _ in 0..total {
+        tick.tick().await;
+        let mut tx = pool.begin().await?;
+        shared::outbox::enqueue_envelope(&mut tx, &live_topic, &event(Uuid::now_v7())?).await?;
+        tx.commit().await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while latencies.lock().map(|v| v.len()).unwrap_or(0) < total && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = consumer_task.await;
+    let _ = relay_task.await;
+    let latency = latencies.lock().map(|v| v.clone()).unwrap_or_default();
+    Ok(EventRows {
+        relay_events: drained.published,
+        relay_secs,
+        rate,
+        latency,
+        latency_expected: total,
+    })
+}

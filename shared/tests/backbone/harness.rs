@@ -1,0 +1,303 @@
+//! Fixtures: a database with the platform tables and an `effects` table, unique topics, a
+//! recording handler that can be told to fail, and helpers to write events and wait for effects.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use shared::consumer::{BoxFuture, ConsumerConfig, EventConsumer, EventHandler, HandlerError};
+use shared::events::{Envelope, EventMeta, OrderConfirmed, SkuQuantity};
+use shared::outbox::{OutboxRelay, RelayConfig};
+use shared::test_utils::TestDb;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+pub fn brokers() -> String {
+    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
+}
+
+pub struct Harness {
+    pub db: PgPool,
+    pub topic: String,
+    _test_db: TestDb,
+}
+
+impl Harness {
+    pub async fn new(partitions: i32) -> Self {
+        Self::with_brokers(&brokers(), partitions).await
+    }
+
+    pub async fn with_brokers(brokers: &str, partitions: i32) -> Self {
+        shared::test_utils::init_logs();
+        let test_db = TestDb::create("backbone", &shared::db::PLATFORM_MIGRATOR)
+            .await
+            .unwrap();
+        let db = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(10)
+            .connect(&test_db.url)
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TABLE effects (
+                seq bigserial PRIMARY KEY,
+                event_id uuid NOT NULL,
+                aggregate_id text NOT NULL,
+                consumer text NOT NULL,
+                trace_id text)",
+        )
+        .execute(&db)
+        .await
+        .unwrap();
+        let topic = format!("test.{}", Uuid::now_v7().simple());
+        shared::kafka::ensure_topics(brokers, &[&topic], partitions)
+            .await
+            .unwrap();
+        Self {
+            db,
+            topic,
+            _test_db: test_db,
+        }
+    }
+
+    /// Write one event for `order` into the outbox, in its own transaction.
+    pub async fn write(&self, order: Uuid) -> Envelope {
+        let mut tx = self.db.begin().await.unwrap();
+        let env = self.write_in(&mut tx, order).await;
+        tx.commit().await.unwrap();
+        env
+    }
+
+    pub async fn write_in(&self, tx: &mut PgConnection, order: Uuid) -> Envelope {
+        let env = envelope(order);
+        shared::outbox::enqueue_envelope(tx, &self.topic, &env)
+            .await
+            .unwrap();
+        env
+    }
+
+    pub fn relay(&self, brokers: &str) -> OutboxRelay {
+        let producer = shared::kafka::producer(brokers, "test-relay").unwrap();
+        OutboxRelay::new(
+            "test",
+            self.db.clone(),
+            producer,
+            RelayConfig {
+                poll_interval: Duration::from_millis(100),
+                base_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_millis(500),
+                ..RelayConfig::default()
+            },
+        )
+    }
+
+    pub fn consumer(&self, brokers: &str, group: &str, handler: Arc<Recorder>) -> EventConsumer {
+        let mut config = ConsumerConfig::new(brokers, group, &[&self.topic]);
+        config.base_backoff = Duration::from_millis(50);
+        config.max_backoff = Duration::from_millis(200);
+        EventConsumer::postgres(config, self.db.clone(), handler).unwrap()
+    }
+
+    /// Effects recorded so far: (event_id, aggregate_id, consumer) in the order they committed.
+    pub async fn effects(&self) -> Vec<(Uuid, String, String)> {
+        sqlx::query_as("SELECT event_id, aggregate_id, consumer FROM effects ORDER BY seq")
+            .fetch_all(&self.db)
+            .await
+            .unwrap()
+    }
+
+    /// Wait (bounded) until at least `n` effects exist; returns them.
+    pub async fn wait_for_effects(
+        &self,
+        n: usize,
+        within: Duration,
+    ) -> Vec<(Uuid, String, String)> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let effects = self.effects().await;
+            if effects.len() >= n || tokio::time::Instant::now() > deadline {
+                return effects;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub fn envelope(order: Uuid) -> Envelope {
+    Envelope::new(
+        "test",
+        &OrderConfirmed {
+            order_id: order,
+            buyer_id: Uuid::nil(),
+            items: vec![SkuQuantity {
+                sku_id: Uuid::nil(),
+                quantity: 1,
+            }],
+        },
+        &EventMeta::default(),
+    )
+    .unwrap()
+}
+
+/// What the recording handler should do with an event.
+#[derive(Debug, Clone, Copy)]
+pub enum Plan {
+    /// Fail transiently this many more times, then succeed.
+    Transient(u32),
+    Permanent,
+    Panic,
+}
+
+/// Records every handled event as a row of `effects`, in the handler's transaction.
+pub struct Recorder {
+    pub name: String,
+    pub plans: Mutex<HashMap<Uuid, Plan>>,
+    pub attempts: Mutex<HashMap<Uuid, u32>>,
+}
+
+impl Recorder {
+    pub fn new(name: &str) -> Arc<Self> {
+        Arc::new(Self {
+            name: name.to_owned(),
+            plans: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn plan(&self, event: Uuid, plan: Plan) {
+        self.plans.lock().unwrap().insert(event, plan);
+    }
+
+    pub fn attempts_of(&self, event: Uuid) -> u32 {
+        self.attempts
+            .lock()
+            .unwrap()
+            .get(&event)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+impl EventHandler for Recorder {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        event: &'a Envelope,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            *self
+                .attempts
+                .lock()
+                .unwrap()
+                .entry(event.event_id)
+                .or_default() += 1;
+            let plan = self.plans.lock().unwrap().get(&event.event_id).copied();
+            match plan {
+                Some(Plan::Transient(n)) if n > 0 => {
+                    self.plan(event.event_id, Plan::Transient(n - 1));
+                    return Err(HandlerError::Transient(anyhow::anyhow!("database hiccup")));
+                }
+                Some(Plan::Permanent) => {
+                    return Err(HandlerError::Permanent(anyhow::anyhow!(
+                        "order does not exist"
+                    )));
+                }
+                Some(Plan::Panic) => panic!("handler bug for {}", event.event_id),
+                _ => {}
+            }
+            let trace_id = {
+                use opentelemetry::trace::TraceContextExt;
+                use tracing_opentelemetry::OpenTelemetrySpanExt;
+                let ctx = tracing::Span::current().context();
+                let sc = ctx.span().span_context().clone();
+                sc.is_valid().then(|| sc.trace_id().to_string())
+            };
+            sqlx::query("INSERT INTO effects (event_id, aggregate_id, consumer, trace_id) VALUES ($1, $2, $3, $4)")
+                .bind(event.event_id)
+                .bind(&event.aggregate_id)
+                .bind(&self.name)
+                .bind(trace_id)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+/// A running background task with its stop switch.
+pub struct Running {
+    stop: watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn relay(relay: OutboxRelay) -> Self {
+        let (stop, rx) = watch::channel(false);
+        Self {
+            stop,
+            handle: tokio::spawn(relay.run(rx)),
+        }
+    }
+
+    pub fn consumer(consumer: EventConsumer) -> Self {
+        let (stop, rx) = watch::channel(false);
+        Self {
+            stop,
+            handle: tokio::spawn(consumer.run(rx)),
+        }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(15), self.handle).await;
+    }
+}
+
+/// Read every message currently on `topic` (from the start) with a throwaway group.
+pub async fn read_all(
+    brokers: &str,
+    topic: &str,
+    expect: usize,
+) -> Vec<(Vec<(String, String)>, Option<Vec<u8>>)> {
+    let consumer: StreamConsumer =
+        shared::kafka::consumer_config(brokers, &format!("reader-{}", Uuid::now_v7()))
+            .create()
+            .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while out.len() < expect && tokio::time::Instant::now() < deadline {
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(500), consumer.recv()).await {
+            out.push((
+                shared::kafka::header_pairs(m.headers()),
+                m.payload().map(<[u8]>::to_vec),
+            ));
+        }
+    }
+    out
+}
+
+/// Publish raw bytes to a topic (for duplicates and poison messages).
+pub async fn produce_raw(
+    brokers: &str,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+    headers: &[(&str, String)],
+) {
+    use rdkafka::producer::FutureRecord;
+    let producer = shared::kafka::producer(brokers, "test-raw").unwrap();
+    producer
+        .send(
+            FutureRecord::to(topic)
+                .key(key)
+                .payload(payload)
+                .headers(shared::kafka::headers(headers)),
+            rdkafka::util::Timeout::After(Duration::from_secs(10)),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+}
