@@ -125,10 +125,13 @@ start_broker() {
   fi
   port_open 127.0.0.1 "$port" && die "port $port is taken by something else; set KAFKA_PORT"
   # tansu resolves a sqlite path relative to its working directory, so start it from the data dir.
-  (cd "$dir" && nohup "$TANSU" broker \
+  # `exec` makes the background subshell become the broker (so the pid is the broker's), and no
+  # descriptor of the caller stays open in it (a caller piping our output would wait forever).
+  (cd "$dir" && exec nohup "$TANSU" broker \
     --listener-url "tcp://127.0.0.1:$port" \
     --advertised-listener-url "tcp://127.0.0.1:$port" \
-    --storage-engine "$storage" >"$log" 2>&1 & echo $! >"$pidfile")
+    --storage-engine "$storage" </dev/null >"$log" 2>&1) &
+  echo $! >"$pidfile"
   for _ in $(seq 1 50); do port_open 127.0.0.1 "$port" && return 0; sleep 0.2; done
   die "the broker did not start; see $log"
 }

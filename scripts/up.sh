@@ -41,7 +41,7 @@ for s in "${SERVICES[@]}"; do
     "${upper}_KAFKA_BROKERS=$KAFKA_BROKERS" \
     IDENTITY_JWT_PRIVATE_KEY_PATH="$DEV/keys/identity-private.pem" \
     IDENTITY_MAIL_DIR="$DEV/mail" \
-    nohup "$(bin_path "$s")" >>"$DEV/logs/$s.log" 2>&1 &
+    nohup "$(bin_path "$s")" </dev/null >>"$DEV/logs/$s.log" 2>&1 &
   echo $! >"$pidfile"
 done
 

@@ -148,7 +148,7 @@ impl ConsumerConfig {
 
 pub struct EventConsumer {
     config: ConsumerConfig,
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<crate::kafka::TrackAssignments>,
     dlq: FutureProducer,
     store: Store,
 }
@@ -172,9 +172,9 @@ impl EventConsumer {
     }
 
     fn build(config: ConsumerConfig, store: Store) -> anyhow::Result<Self> {
-        let consumer: StreamConsumer =
+        let consumer: StreamConsumer<crate::kafka::TrackAssignments> =
             crate::kafka::consumer_config(&config.brokers, &config.group)
-                .create()
+                .create_with_context(crate::kafka::TrackAssignments::default())
                 .map_err(|e| anyhow::anyhow!("Kafka consumer: {e}"))?;
         let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
         consumer
@@ -213,6 +213,14 @@ impl EventConsumer {
                     continue;
                 }
             };
+            if !crate::kafka::resume_check(
+                &self.consumer,
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+            ) {
+                continue;
+            }
             if !self.handle_message(&msg, &shutdown).await {
                 break; // shutdown during retries: the message was not finished and will be redelivered
             }

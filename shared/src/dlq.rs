@@ -22,16 +22,44 @@ pub async fn redrive(
 ) -> anyhow::Result<usize> {
     let mut cfg = crate::kafka::consumer_config(brokers, group);
     cfg.set("enable.auto.commit", "false");
-    let consumer: StreamConsumer = cfg.create()?;
+    let consumer: StreamConsumer<crate::kafka::TrackAssignments> =
+        cfg.create_with_context(crate::kafka::TrackAssignments::default())?;
     consumer.subscribe(&[dlq_topic])?;
     let producer = crate::kafka::producer(brokers, "koupang-dlq-redrive")?;
     let mut moved = 0;
+    // Where the previous re-drive stopped, per partition. A rewind (see `kafka::resume_check`) can
+    // bring back messages before it; those were re-driven already and are skipped here.
+    let mut resume_at: std::collections::HashMap<i32, i64> = Default::default();
     loop {
         let msg = match tokio::time::timeout(idle, consumer.recv()).await {
             Err(_) => break,
             Ok(Err(e)) => anyhow::bail!("reading {dlq_topic}: {e}"),
             Ok(Ok(m)) => m,
         };
+        if !crate::kafka::resume_check(&consumer, msg.topic(), msg.partition(), msg.offset()) {
+            continue;
+        }
+        let partition = msg.partition();
+        let from = match resume_at.get(&partition) {
+            Some(o) => *o,
+            None => {
+                let mut tpl = rdkafka::TopicPartitionList::new();
+                tpl.add_partition(dlq_topic, partition);
+                let committed = consumer.committed_offsets(tpl, Duration::from_secs(10))?;
+                let offset = committed
+                    .find_partition(dlq_topic, partition)
+                    .and_then(|e| match e.offset() {
+                        rdkafka::Offset::Offset(o) => Some(o),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                resume_at.insert(partition, offset);
+                offset
+            }
+        };
+        if msg.offset() < from {
+            continue;
+        }
         let headers = crate::kafka::header_pairs(msg.headers());
         let target = headers
             .iter()

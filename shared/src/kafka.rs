@@ -4,31 +4,121 @@
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
+use rdkafka::Offset;
 
 /// The producer of every relay: idempotent, `acks=all`, bounded delivery time so a broker outage
 /// surfaces as an error the relay backs off from instead of a send that never returns.
 ///
-/// One record per batch: tansu 0.6 answers a fetch that starts inside a multi-record batch with
-/// the *next* batch, so a consumer resuming from a committed offset mid-batch silently skipped
-/// records (measured: the group-rebalance test lost 2–7 of 240 events). Single-record batches make
-/// every offset a batch boundary; see docs/adr/003-local-broker.md.
+/// Batches hold at most `MAX_BATCH_RECORDS` records, which `resume_check` relies on.
 pub fn producer(brokers: &str, client_id: &str) -> anyhow::Result<FutureProducer> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("client.id", client_id)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "2")
-        .set("batch.num.messages", "1")
+        .set("linger.ms", "1")
+        .set("batch.num.messages", MAX_BATCH_RECORDS.to_string())
         .set("message.timeout.ms", "10000")
         .set("socket.keepalive.enable", "true")
         .create()
         .map_err(|e| anyhow::anyhow!("Kafka producer for {brokers}: {e}"))
+}
+
+/// Most records a producer puts in one batch.
+pub const MAX_BATCH_RECORDS: i64 = 64;
+
+/// Consumer context that remembers which partitions were newly assigned, so the first message of
+/// each can be checked by `resume_check`.
+#[derive(Default)]
+pub struct TrackAssignments {
+    fresh: std::sync::Mutex<std::collections::HashSet<(String, i32)>>,
+}
+
+impl ClientContext for TrackAssignments {}
+
+impl ConsumerContext for TrackAssignments {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(assigned) = rebalance {
+            if let Ok(mut fresh) = self.fresh.lock() {
+                for e in assigned.elements() {
+                    fresh.insert((e.topic().to_owned(), e.partition()));
+                }
+            }
+        }
+    }
+}
+
+/// Check the first message of a newly assigned partition against the group's committed offset.
+/// Returns false when the broker skipped records and the consumer was moved back (drop this
+/// message; the skipped records and it come again).
+///
+/// Why: tansu 0.6 answers a fetch that starts *inside* a multi-record batch with the *next* batch,
+/// so a consumer resuming from a committed offset in the middle of a batch silently skipped the
+/// rest of it (measured: the group-rebalance test lost 2–7 of 240 events). Seeking one whole batch
+/// (`MAX_BATCH_RECORDS`) before the committed offset lands on or before the batch that holds it;
+/// the records before it are redelivered and the inbox absorbs them. With Apache Kafka the first
+/// message is always the committed offset and nothing happens. See docs/adr/003-local-broker.md.
+pub fn resume_check<C: Consumer<TrackAssignments>>(
+    consumer: &C,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> bool {
+    let fresh = consumer
+        .context()
+        .fresh
+        .lock()
+        .map(|mut f| f.remove(&(topic.to_owned(), partition)))
+        .unwrap_or(false);
+    if !fresh {
+        return true;
+    }
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let committed = match consumer.committed_offsets(tpl, Duration::from_secs(10)) {
+        Ok(c) => c
+            .find_partition(topic, partition)
+            .and_then(|e| match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            }),
+        Err(e) => {
+            tracing::warn!(error = %e, topic, partition, "committed offset unavailable; not checking resume");
+            None
+        }
+    };
+    match committed {
+        Some(c) if offset > c => {
+            let start = (c - MAX_BATCH_RECORDS).max(0);
+            tracing::warn!(
+                topic,
+                partition,
+                committed = c,
+                first = offset,
+                rewind_to = start,
+                "broker skipped records after the committed offset; rewinding"
+            );
+            match consumer.seek(
+                topic,
+                partition,
+                Offset::Offset(start),
+                Duration::from_secs(10),
+            ) {
+                Ok(()) => false,
+                Err(e) => {
+                    tracing::error!(error = %e, "rewind failed; records may have been skipped");
+                    true
+                }
+            }
+        }
+        _ => true,
+    }
 }
 
 /// Consumer settings: manual offset storage (stored only after the handler's transaction commits,

@@ -303,6 +303,7 @@ impl OutboxRelay {
             }
         };
         let mut last_cleanup = tokio::time::Instant::now();
+        let mut last_backlog = tokio::time::Instant::now() - Duration::from_secs(1);
         let mut pause = Duration::ZERO;
         tracing::info!(relay_id = %self.id, "outbox relay started");
         loop {
@@ -319,8 +320,13 @@ impl OutboxRelay {
                     pause = (pause * 2).clamp(self.config.base_backoff, self.config.max_backoff);
                 }
             }
-            if let Err(e) = self.record_backlog().await {
-                tracing::warn!(error = %e, "outbox backlog metric failed");
+            // The backlog gauge is for dashboards: once a second is plenty, and it keeps the
+            // count query off the path between a commit and its publication.
+            if last_backlog.elapsed() >= Duration::from_secs(1) {
+                last_backlog = tokio::time::Instant::now();
+                if let Err(e) = self.record_backlog().await {
+                    tracing::warn!(error = %e, "outbox backlog metric failed");
+                }
             }
             if last_cleanup.elapsed() >= self.config.cleanup_interval {
                 last_cleanup = tokio::time::Instant::now();

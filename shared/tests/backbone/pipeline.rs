@@ -370,3 +370,27 @@ async fn the_writers_trace_becomes_the_parent_of_the_handlers_span() {
         .unwrap();
     assert_eq!(recorded, Some(trace_id), "one trace across the hop");
 }
+
+#[tokio::test]
+async fn published_rows_past_retention_are_cleaned_up_and_pending_ones_kept() {
+    let h = Harness::new(1).await;
+    let old = h.write(Uuid::now_v7()).await;
+    let recent = h.write(Uuid::now_v7()).await;
+    let relay = h.relay(&brokers());
+    relay.drain().await.unwrap();
+    let pending = h.write(Uuid::now_v7()).await;
+    sqlx::query("UPDATE outbox SET published_at = now() - interval '2 hours' WHERE event_id = $1")
+        .bind(old.event_id)
+        .execute(&h.db)
+        .await
+        .unwrap();
+    assert_eq!(relay.cleanup().await.unwrap(), 1);
+    let left: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM outbox ORDER BY id")
+        .fetch_all(&h.db)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![recent.event_id, pending.event_id]);
+    let (backlog, age) = relay.record_backlog().await.unwrap();
+    assert_eq!(backlog, 1, "the unpublished row is the backlog");
+    assert!(age >= 0.0);
+}

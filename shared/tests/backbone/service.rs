@@ -124,6 +124,21 @@ async fn a_service_publishes_from_its_outbox_consumes_with_its_inbox_and_stops_c
             .await
             .unwrap();
     assert_eq!(correlation, "req-42", "the request id correlates the event");
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "outbox_published_total",
+        "outbox_backlog",
+        "events_consumed_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
     stop.shutdown();
     tokio::time::timeout(Duration::from_secs(20), running)
         .await
