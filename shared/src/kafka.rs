@@ -38,6 +38,8 @@ pub const MAX_BATCH_RECORDS: i64 = 64;
 #[derive(Default)]
 pub struct TrackAssignments {
     fresh: std::sync::Mutex<std::collections::HashSet<(String, i32)>>,
+    /// Committed offsets fetched for fresh partitions, until their first message is checked.
+    committed: std::sync::Mutex<std::collections::HashMap<(String, i32), Option<i64>>>,
 }
 
 impl ClientContext for TrackAssignments {}
@@ -45,6 +47,10 @@ impl ClientContext for TrackAssignments {}
 impl ConsumerContext for TrackAssignments {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(assigned) = rebalance {
+            if let Ok(mut cache) = self.committed.lock() {
+                // Offsets fetched for an earlier assignment are stale now.
+                cache.clear();
+            }
             if let Ok(mut fresh) = self.fresh.lock() {
                 for e in assigned.elements() {
                     fresh.insert((e.topic().to_owned(), e.partition()));
@@ -70,27 +76,51 @@ pub fn resume_check<C: Consumer<TrackAssignments>>(
     partition: i32,
     offset: i64,
 ) -> bool {
-    let fresh = consumer
-        .context()
-        .fresh
-        .lock()
-        .map(|mut f| f.remove(&(topic.to_owned(), partition)))
-        .unwrap_or(false);
-    if !fresh {
+    let key = (topic.to_owned(), partition);
+    let (is_fresh, all_fresh) = match consumer.context().fresh.lock() {
+        Ok(mut f) => (f.remove(&key), f.iter().cloned().collect::<Vec<_>>()),
+        Err(_) => (false, vec![]),
+    };
+    if !is_fresh {
         return true;
     }
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition(topic, partition);
-    let committed = match consumer.committed_offsets(tpl, Duration::from_secs(10)) {
-        Ok(c) => c
-            .find_partition(topic, partition)
-            .and_then(|e| match e.offset() {
-                Offset::Offset(o) => Some(o),
-                _ => None,
-            }),
-        Err(e) => {
-            tracing::warn!(error = %e, topic, partition, "committed offset unavailable; not checking resume");
-            None
+    let cached = consumer
+        .context()
+        .committed
+        .lock()
+        .ok()
+        .and_then(|mut c| c.remove(&key));
+    let committed = match cached {
+        Some(c) => c,
+        None => {
+            // One round trip for every partition of the new assignment still to be checked.
+            let mut tpl = rdkafka::TopicPartitionList::new();
+            tpl.add_partition(topic, partition);
+            for (t, p) in &all_fresh {
+                tpl.add_partition(t, *p);
+            }
+            match consumer.committed_offsets(tpl, Duration::from_secs(10)) {
+                Ok(list) => {
+                    let as_offset = |e: rdkafka::topic_partition_list::TopicPartitionListElem<
+                        '_,
+                    >| match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    };
+                    if let Ok(mut cache) = consumer.context().committed.lock() {
+                        for (t, p) in &all_fresh {
+                            if let Some(e) = list.find_partition(t, *p) {
+                                cache.insert((t.clone(), *p), as_offset(e));
+                            }
+                        }
+                    }
+                    list.find_partition(topic, partition).and_then(as_offset)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, topic, partition, "committed offset unavailable; not checking resume");
+                    None
+                }
+            }
         }
     };
     match committed {
@@ -132,7 +162,9 @@ pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
-        .set("fetch.wait.max.ms", "10")
+        // tansu holds an empty fetch for the whole wait: this bounds the idle hop latency
+        // (measured commit→handled p99 at 500 events/s: 103 ms at 10, 37–45 ms at 5).
+        .set("fetch.wait.max.ms", "5")
         .set("enable.partition.eof", "false");
     // librdkafka's own diagnostics (e.g. `cgrp,fetch`) for investigating group behaviour.
     if let Ok(debug) = std::env::var("KOUPANG_KAFKA_DEBUG") {
