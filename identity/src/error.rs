@@ -1,6 +1,5 @@
 //! Identity's errors, each with a stable code, rendered as the one JSON error body.
 
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use shared::{ApiError, FieldError};
 
@@ -101,9 +100,4 @@ impl IntoResponse for IdentityError {
     fn into_response(self) -> Response {
         ApiError::from(self).into_response()
     }
-}
-
-/// For handlers that answer with a status and no body.
-pub fn no_content() -> StatusCode {
-    StatusCode::NO_CONTENT
 }

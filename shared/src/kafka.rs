@@ -228,10 +228,3 @@ pub fn header_pairs<H: Headers>(headers: Option<&H>) -> Vec<(String, String)> {
         })
         .collect()
 }
-
-pub fn header_value<H: Headers>(headers: Option<&H>, key: &str) -> Option<String> {
-    header_pairs(headers)
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v)
-}

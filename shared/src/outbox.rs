@@ -209,18 +209,22 @@ impl OutboxRelay {
             .execute(&self.pool)
             .await?;
         }
-        for (id, error) in &failed {
+        if !failed.is_empty() {
+            // One statement for all failures; each row's delay grows with its own attempts.
+            let ids: Vec<i64> = failed.iter().map(|(id, _)| *id).collect();
+            let errors: Vec<&str> = failed.iter().map(|(_, e)| e.as_str()).collect();
             sqlx::query(
-                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL, last_error = $3,
+                "UPDATE outbox o SET claimed_by = NULL, claimed_until = NULL, last_error = f.error,
                         next_attempt_at = now() + make_interval(secs =>
-                            least($4, $5 * power(2, least(attempts, 20) - 1)))
-                 WHERE id = $1 AND claimed_by = $2",
+                            least($3, $4 * power(2, least(o.attempts, 20) - 1)))
+                 FROM unnest($1::bigint[], $5::text[]) AS f(id, error)
+                 WHERE o.id = f.id AND o.claimed_by = $2",
             )
-            .bind(id)
+            .bind(&ids)
             .bind(self.id)
-            .bind(error)
             .bind(self.config.max_backoff.as_secs_f64())
             .bind(self.config.base_backoff.as_secs_f64())
+            .bind(&errors)
             .execute(&self.pool)
             .await?;
         }
