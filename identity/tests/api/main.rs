@@ -4,6 +4,7 @@
 
 mod admin;
 mod helpers;
+mod operator;
 mod platform;
 mod profile;
 mod register;
