@@ -63,12 +63,7 @@ async fn oversized_bodies_are_refused_with_413() {
 #[tokio::test]
 async fn unknown_routes_and_methods_get_the_error_body() {
     let app = TestApp::spawn().await;
-    let resp = app
-        .client
-        .get(app.url("/api/v1/nope"))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.get("/api/v1/nope").await;
     assert_error(resp, StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND").await;
     let resp = app
         .client
@@ -90,12 +85,7 @@ async fn request_ids_are_echoed_or_made() {
         .await
         .unwrap();
     assert_eq!(resp.headers()["x-request-id"], "abc-123");
-    let resp = app
-        .client
-        .get(app.url("/health/live"))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.get("/health/live").await;
     let made = resp.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(made).is_ok(), "{made}");
     let resp = app
@@ -112,19 +102,9 @@ async fn request_ids_are_echoed_or_made() {
 #[tokio::test]
 async fn health_checks_report_each_dependency() {
     let app = TestApp::spawn().await;
-    let live = app
-        .client
-        .get(app.url("/health/live"))
-        .send()
-        .await
-        .unwrap();
+    let live = app.get("/health/live").await;
     assert_eq!(live.status(), StatusCode::OK);
-    let ready = app
-        .client
-        .get(app.url("/health/ready"))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/health/ready").await;
     assert_eq!(ready.status(), StatusCode::OK);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["checks"]["postgres"], "ok");
@@ -135,12 +115,7 @@ async fn health_checks_report_each_dependency() {
 async fn readiness_fails_when_the_database_goes_away() {
     let app = TestApp::spawn().await;
     app.state.db.close().await;
-    let ready = app
-        .client
-        .get(app.url("/health/ready"))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/health/ready").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["checks"]["postgres"], "unavailable");
@@ -151,15 +126,7 @@ async fn readiness_fails_when_the_database_goes_away() {
 async fn metrics_count_requests_by_route() {
     let app = TestApp::spawn().await;
     app.login("nobody", "Wr0ng-password!").await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get("/metrics").await.text().await.unwrap();
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains("path=\"/api/v1/users/login\""), "{text}");
     assert!(text.contains("identity_logins_total"), "{text}");
@@ -168,15 +135,7 @@ async fn metrics_count_requests_by_route() {
 #[tokio::test]
 async fn the_openapi_document_lists_every_route() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for p in [

@@ -22,12 +22,7 @@ fn claims_for(user: &Value, exp_offset: i64) -> Claims {
 #[tokio::test]
 async fn requests_without_a_token_are_401() {
     let app = TestApp::spawn().await;
-    let resp = app
-        .client
-        .get(app.url("/api/v1/users/me"))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.get("/api/v1/users/me").await;
     assert_error(resp, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
     let resp = app
         .client
@@ -124,11 +119,8 @@ async fn access_tokens_carry_the_spec_claims_and_verify_with_the_published_jwks(
     let app = TestApp::spawn().await;
     let (user, s) = app.signed_in("yara", "SELLER").await;
     let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
+        .get("/.well-known/jwks.json")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -301,3 +301,11 @@ pub async fn produce_raw(
         .map_err(|(e, _)| e)
         .unwrap();
 }
+
+/// The value of header `key` among `(name, value)` pairs.
+pub fn header(headers: &[(String, String)], key: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|(n, _)| n == key)
+        .map(|(_, v)| v.clone())
+}

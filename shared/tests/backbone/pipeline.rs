@@ -28,7 +28,7 @@ async fn events_written_in_a_transaction_reach_the_consumer_with_envelope_header
     assert!(published.is_some(), "row marked published");
     let messages = read_all(&brokers(), &h.topic, 1).await;
     let (headers, payload) = &messages[0];
-    let get = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let get = |k: &str| header(headers, k);
     assert_eq!(get("event_id"), Some(env.event_id.to_string()));
     assert_eq!(get("event_type").as_deref(), Some("OrderConfirmed"));
     assert_eq!(get("aggregate_id"), Some(order.to_string()));
@@ -118,7 +118,7 @@ async fn a_poison_message_goes_to_the_dlq_with_reasons_and_the_next_message_is_p
     let dlq = read_all(&brokers(), &format!("{}.dlq", h.topic), 1).await;
     assert_eq!(dlq.len(), 1);
     let (headers, payload) = &dlq[0];
-    let get = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let get = |k: &str| header(headers, k);
     assert_eq!(get("dlq_reason").as_deref(), Some("undecodable"));
     assert_eq!(get("dlq_source_topic").as_deref(), Some(h.topic.as_str()));
     assert_eq!(get("dlq_source_partition").as_deref(), Some("0"));
@@ -179,11 +179,7 @@ async fn a_permanent_failure_is_dead_lettered_and_a_redrive_processes_it_again()
     assert_eq!(effects[0].0, good.event_id);
     let dlq_topic = format!("{}.dlq", h.topic);
     let dlq = read_all(&brokers(), &dlq_topic, 1).await;
-    let reason = dlq[0]
-        .0
-        .iter()
-        .find(|(k, _)| k == "dlq_reason")
-        .map(|(_, v)| v.clone());
+    let reason = header(&dlq[0].0, "dlq_reason");
     assert_eq!(reason.as_deref(), Some("permanent_error"));
     assert_eq!(
         rec.attempts_of(bad.event_id),
@@ -239,11 +235,7 @@ async fn a_panicking_handler_does_not_kill_consumption() {
         "retried up to max_panics, then dead-lettered"
     );
     let dlq = read_all(&brokers(), &format!("{}.dlq", h.topic), 1).await;
-    let reason = dlq[0]
-        .0
-        .iter()
-        .find(|(k, _)| k == "dlq_reason")
-        .map(|(_, v)| v.clone());
+    let reason = header(&dlq[0].0, "dlq_reason");
     assert_eq!(reason.as_deref(), Some("handler_panic"));
 }
 
