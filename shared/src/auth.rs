@@ -280,6 +280,25 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
     }
 }
 
+/// The caller if a token was sent (and is valid), for endpoints anyone may call but whose answer
+/// depends on who asks. A token that is sent but invalid is still a `401`, not an anonymous call.
+#[derive(Debug, Clone, Copy)]
+pub struct MaybeUser(pub Option<AuthUser>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(AUTHORIZATION) {
+            Ok(MaybeUser(Some(
+                AuthUser::from_request_parts(parts, state).await?,
+            )))
+        } else {
+            Ok(MaybeUser(None))
+        }
+    }
+}
+
 /// `AuthUser` that must be an admin (403 otherwise).
 #[derive(Debug, Clone, Copy)]
 pub struct AdminUser(pub AuthUser);

@@ -102,6 +102,9 @@ pub struct CommonConfig {
     pub kafka_brokers: String,
     /// Partitions of the topics a service creates at start-up.
     pub kafka_topic_partitions: i32,
+    /// Put before every topic name on the broker (`staging.` → `staging.orders.events`), so several
+    /// stacks, or parallel tests, can share one broker. Empty by default.
+    pub kafka_topic_prefix: String,
 }
 
 impl CommonConfig {
@@ -125,6 +128,7 @@ impl CommonConfig {
             shutdown_grace_secs: 20,
             kafka_brokers: "127.0.0.1:9092".into(),
             kafka_topic_partitions: 6,
+            kafka_topic_prefix: String::new(),
         }
     }
 

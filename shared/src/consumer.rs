@@ -57,6 +57,13 @@ pub trait EventHandler: Send + Sync + 'static {
         tx: &'a mut PgConnection,
         event: &'a Envelope,
     ) -> BoxFuture<'a, Result<(), HandlerError>>;
+
+    /// Runs once the transaction with the handler's effects has committed (not for duplicates):
+    /// the place for side effects that must not see uncommitted state, such as dropping cache
+    /// entries. Best effort: a failure here is the handler's to log, the event stays handled.
+    fn after_commit<'a>(&'a self, _event: &'a Envelope) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// A handler whose effects live in Redis. It must write `done_key` (e.g. `SET done_key 1 EX ttl`)
@@ -102,6 +109,7 @@ impl Store {
                 }
                 handler.handle(&mut tx, env).await?;
                 tx.commit().await?;
+                handler.after_commit(env).await;
                 Ok(Outcome::Handled)
             }
             Store::Redis(conn, prefix, handler) => {

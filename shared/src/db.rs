@@ -54,3 +54,33 @@ pub fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
         _ => false,
     }
 }
+
+/// True when `e` is a foreign-key violation of the constraint named `constraint` (a referenced row
+/// is missing on insert, or a referencing row blocks a delete).
+pub fn is_foreign_key_violation(e: &sqlx::Error, constraint: &str) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("23503") && db.constraint() == Some(constraint)
+        }
+        _ => false,
+    }
+}
+
+/// True when `e` is a check-constraint violation of the constraint named `constraint`.
+pub fn is_check_violation(e: &sqlx::Error, constraint: &str) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("23514") && db.constraint() == Some(constraint)
+        }
+        _ => false,
+    }
+}
+
+/// True for the failures that retrying the same transaction can cure: a deadlock (40P01) or a
+/// serialization failure (40001).
+pub fn is_retryable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40P01" | "40001")),
+        _ => false,
+    }
+}

@@ -76,6 +76,9 @@ pub struct RelayConfig {
     /// Published rows older than this are deleted.
     pub retention: Duration,
     pub cleanup_interval: Duration,
+    /// Put before each row's topic when publishing (see `CommonConfig::kafka_topic_prefix`); the
+    /// rows keep the logical name.
+    pub topic_prefix: String,
 }
 
 impl Default for RelayConfig {
@@ -88,6 +91,7 @@ impl Default for RelayConfig {
             max_backoff: Duration::from_secs(30),
             retention: Duration::from_secs(3600),
             cleanup_interval: Duration::from_secs(60),
+            topic_prefix: String::new(),
         }
     }
 }
@@ -169,7 +173,8 @@ impl OutboxRelay {
     async fn send(&self, row: &Claimed) -> Result<(), String> {
         let env = &row.envelope.0;
         let payload = env.to_json();
-        let record = FutureRecord::to(&row.topic)
+        let topic = format!("{}{}", self.config.topic_prefix, row.topic);
+        let record = FutureRecord::to(&topic)
             .key(row.aggregate_id.as_bytes())
             .payload(&payload)
             .headers(crate::kafka::headers(&env.headers()));

@@ -117,12 +117,13 @@ impl ServiceBuilder {
         };
         if self.kafka {
             let brokers = self.config.kafka_brokers.clone();
-            crate::kafka::ensure_topics(
-                &brokers,
-                &crate::events::topics::ALL,
-                self.config.kafka_topic_partitions,
-            )
-            .await?;
+            let names: Vec<String> = crate::events::topics::ALL
+                .iter()
+                .map(|t| format!("{}{t}", self.config.kafka_topic_prefix))
+                .collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            crate::kafka::ensure_topics(&brokers, &names, self.config.kafka_topic_partitions)
+                .await?;
             let producer = crate::kafka::producer(&brokers, &format!("{}-health", self.name))?;
             checks.add("kafka", move || {
                 let producer = producer.clone();
@@ -207,8 +208,19 @@ impl Infra {
         &mut self.checks
     }
 
+    /// The names on the broker of the logical topics `topics` (the configured prefix added).
+    pub fn physical_topics(&self, topics: &[&str]) -> Vec<String> {
+        topics
+            .iter()
+            .map(|t| format!("{}{t}", self.config.kafka_topic_prefix))
+            .collect()
+    }
+
     /// Publish this service's outbox (needs `postgres_with_events` and `kafka`).
-    pub fn outbox_relay(&mut self, config: crate::outbox::RelayConfig) -> anyhow::Result<()> {
+    pub fn outbox_relay(&mut self, mut config: crate::outbox::RelayConfig) -> anyhow::Result<()> {
+        if config.topic_prefix.is_empty() {
+            config.topic_prefix = self.config.kafka_topic_prefix.clone();
+        }
         let pool = self.db()?;
         let producer =
             crate::kafka::producer(&self.config.kafka_brokers, &format!("{}-relay", self.name))?;
@@ -225,8 +237,10 @@ impl Infra {
         topics: &[&str],
         handler: Arc<dyn crate::consumer::EventHandler>,
     ) -> anyhow::Result<()> {
+        let topics = self.physical_topics(topics);
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         let config =
-            crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, group, topics);
+            crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, group, &topics);
         let consumer = crate::consumer::EventConsumer::postgres(config, self.db()?, handler)?;
         self.background
             .push(Box::new(move |stop| tokio::spawn(consumer.run(stop))));
@@ -241,8 +255,10 @@ impl Infra {
         handler: Arc<dyn crate::consumer::RedisEventHandler>,
     ) -> anyhow::Result<()> {
         let redis = self.redis()?;
+        let topics = self.physical_topics(topics);
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         let config =
-            crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, group, topics);
+            crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, group, &topics);
         let prefix = redis.key(&[]);
         let consumer =
             crate::consumer::EventConsumer::redis(config, redis.conn(), &prefix, handler)?;

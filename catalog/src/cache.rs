@@ -1,0 +1,186 @@
+//! Cache-aside for product details in Redis. The cache is an accelerator, never a dependency:
+//! every failure (Redis down, slow, or never reachable since start-up) is logged, counted in
+//! `catalog_cache_total{result="error"}`, and the caller reads Postgres instead. The connection is
+//! made lazily and retried at most every few seconds, so a request never waits on a dead Redis for
+//! longer than one short timeout.
+//!
+//! Writers drop the entry after their transaction commits; the TTL bounds the remaining race (a
+//! reader that read Postgres before a write re-filling the cache after the write's delete).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+const RECONNECT_EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct ProductCache {
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    client: redis::Client,
+    prefix: String,
+    ttl_secs: u64,
+    /// The connection once made (read on every request, so never behind an async lock).
+    manager: std::sync::RwLock<Option<ConnectionManager>>,
+    /// Held only while connecting; when the next attempt may be made.
+    connecting: Mutex<Instant>,
+}
+
+impl ProductCache {
+    /// A cache on `redis_url`; connecting happens on first use.
+    pub fn new(redis_url: &str, prefix: &str, ttl_secs: u64) -> anyhow::Result<Self> {
+        let client = redis::Client::open(redis_url)
+            .map_err(|e| anyhow::anyhow!("invalid redis_url: {e}"))?;
+        Ok(Self {
+            inner: Some(Arc::new(Inner {
+                client,
+                prefix: format!("{prefix}catalog:"),
+                ttl_secs,
+                manager: std::sync::RwLock::new(None),
+                connecting: Mutex::new(Instant::now()),
+            })),
+        })
+    }
+
+    /// No cache: every read goes to Postgres.
+    pub fn disabled() -> Self {
+        Self { inner: None }
+    }
+
+    pub fn product_key(&self, id: Uuid) -> Option<String> {
+        self.inner
+            .as_ref()
+            .map(|i| format!("{}product:{id}", i.prefix))
+    }
+
+    pub fn slug_key(&self, slug: &str) -> Option<String> {
+        self.inner
+            .as_ref()
+            .map(|i| format!("{}slug:{slug}", i.prefix))
+    }
+
+    /// Whether Redis answers now (for the readiness report; the service is ready either way).
+    pub async fn ping(&self) -> Result<(), String> {
+        let Some(mut c) = self.conn().await else {
+            return Err("not connected".into());
+        };
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn conn(&self) -> Option<ConnectionManager> {
+        let inner = self.inner.as_ref()?;
+        if let Some(m) = inner.manager.read().ok().and_then(|g| g.clone()) {
+            return Some(m);
+        }
+        // Never queue behind a connection attempt in progress: skip the cache instead.
+        let mut next_attempt = inner.connecting.try_lock().ok()?;
+        if let Some(m) = inner.manager.read().ok().and_then(|g| g.clone()) {
+            return Some(m);
+        }
+        if Instant::now() < *next_attempt {
+            return None;
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_millis(500))
+            .set_response_timeout(Duration::from_millis(250))
+            .set_number_of_retries(1);
+        match ConnectionManager::new_with_config(inner.client.clone(), config).await {
+            Ok(m) => {
+                if let Ok(mut slot) = inner.manager.write() {
+                    *slot = Some(m.clone());
+                }
+                Some(m)
+            }
+            Err(e) => {
+                *next_attempt = Instant::now() + RECONNECT_EVERY;
+                tracing::warn!(error = %e, "product cache: Redis unreachable; reading Postgres");
+                count("error");
+                None
+            }
+        }
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let mut c = self.conn().await?;
+        let raw: Result<Option<String>, _> = redis::cmd("GET").arg(key).query_async(&mut c).await;
+        match raw {
+            Ok(Some(s)) => match serde_json::from_str(&s) {
+                Ok(v) => {
+                    count("hit");
+                    Some(v)
+                }
+                Err(e) => {
+                    tracing::warn!(key, error = %e, "product cache: undecodable entry; ignoring");
+                    count("miss");
+                    None
+                }
+            },
+            Ok(None) => {
+                count("miss");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(key, error = %e, "product cache: GET failed");
+                count("error");
+                None
+            }
+        }
+    }
+
+    pub async fn set<T: Serialize>(&self, key: &str, value: &T) {
+        let (Some(inner), Some(mut c)) = (self.inner.as_ref(), self.conn().await) else {
+            return;
+        };
+        let Ok(json) = serde_json::to_string(value) else {
+            return;
+        };
+        let r: Result<(), _> = redis::cmd("SET")
+            .arg(key)
+            .arg(json)
+            .arg("EX")
+            .arg(inner.ttl_secs)
+            .query_async(&mut c)
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(key, error = %e, "product cache: SET failed");
+            count("error");
+        }
+    }
+
+    /// Drop the cached details of `products`. Called after the write committed.
+    pub async fn invalidate(&self, products: &[Uuid]) {
+        if products.is_empty() {
+            return;
+        }
+        let Some(mut c) = self.conn().await else {
+            return;
+        };
+        let keys: Vec<String> = products
+            .iter()
+            .filter_map(|p| self.product_key(*p))
+            .collect();
+        let r: Result<(), _> = redis::cmd("DEL").arg(&keys).query_async(&mut c).await;
+        match r {
+            Ok(()) => metrics::counter!("catalog_cache_invalidations_total").increment(1),
+            Err(e) => {
+                tracing::warn!(error = %e, "product cache: DEL failed; entries expire by TTL");
+                count("error");
+            }
+        }
+    }
+}
+
+fn count(result: &'static str) {
+    metrics::counter!("catalog_cache_total", "result" => result).increment(1);
+}

@@ -1,0 +1,88 @@
+//! Small parsing helpers shared by the catalog's request bodies.
+
+use serde::{Deserialize, Deserializer};
+use shared::FieldError;
+
+/// For PATCH bodies: a missing field is `None`, `null` is `Some(None)`, a value is `Some(Some(v))`.
+pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A trimmed, non-empty text of at most `max` characters.
+pub fn required_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) -> String {
+    let v = value.trim();
+    if v.is_empty() {
+        errors.push(FieldError::new(field, "must not be empty"));
+    } else if v.chars().count() > max {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    v.to_owned()
+}
+
+/// An optional text: blank becomes `None`; longer than `max` is an error.
+pub fn optional_text(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Option<String> {
+    let v = value.map(str::trim).filter(|v| !v.is_empty())?;
+    if v.chars().count() > max {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Some(v.to_owned())
+}
+
+/// An http(s) URL of at most 2048 characters.
+pub fn url(errors: &mut Vec<FieldError>, field: &str, value: &str) -> String {
+    let v = value.trim();
+    let host = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"));
+    let ok = matches!(host, Some(h) if !h.is_empty())
+        && v.len() <= 2048
+        && !v.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !ok {
+        errors.push(FieldError::new(
+            field,
+            "must be an http:// or https:// URL of at most 2048 characters",
+        ));
+    }
+    v.to_owned()
+}
+
+/// A slug given by the client, or one made from `name`.
+pub fn slug(errors: &mut Vec<FieldError>, given: Option<&str>, name: &str) -> Option<String> {
+    match given.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => {
+            if crate::slug::is_valid(s) {
+                Some(s.to_owned())
+            } else {
+                errors.push(FieldError::new(
+                    "slug",
+                    "must be 1-120 lower-case letters or digits in words joined by single hyphens",
+                ));
+                None
+            }
+        }
+        None => crate::slug::from_name(name),
+    }
+}
+
+pub fn finish<T>(errors: Vec<FieldError>, value: T) -> Result<T, crate::error::CatalogError> {
+    if errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(crate::error::CatalogError::Validation(errors))
+    }
+}

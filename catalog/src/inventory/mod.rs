@@ -1,0 +1,14 @@
+//! Inventory, the catalog's part in the order saga (SPEC §7): `OrderCreated` reserves every line
+//! or none, `OrderConfirmed` commits the held units, `OrderCancelled` releases them (or puts
+//! committed units back on the shelf). Each step runs in the consumer's inbox transaction, takes
+//! the order's advisory lock, locks SKU rows in id order (so two orders never deadlock on each
+//! other's SKUs), and writes its outcome event to the outbox in the same transaction.
+//!
+//! The admin audit re-derives every SKU's counters from the stock history and the reservations,
+//! proving `initial + adjustments = available + reserved + sold`.
+
+pub mod audit;
+pub mod handler;
+pub mod repository;
+pub mod routes;
+pub mod service;

@@ -1,0 +1,271 @@
+//! Shapes of the product, SKU and image API. Prices are decimal strings with a currency.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::types::Json;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::domain::{ProductStatus, SkuStatus};
+
+/// A product row.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ProductRow {
+    pub id: Uuid,
+    pub seller_id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub description: Option<String>,
+    pub category_id: Option<Uuid>,
+    pub brand_id: Option<Uuid>,
+    pub status: String,
+    pub currency: Option<String>,
+    pub min_price: Option<Decimal>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+pub struct Sku {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub sku_code: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, example = "19.99")]
+    pub price: Decimal,
+    pub currency: String,
+    #[schema(value_type = Object)]
+    pub attributes: Json<Value>,
+    pub status: String,
+    pub stock_quantity: i32,
+    pub reserved_quantity: i32,
+    /// `stock_quantity - reserved_quantity`: what can still be ordered.
+    pub available: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+pub struct Image {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub url: String,
+    pub alt_text: Option<String>,
+    pub sort_order: i32,
+    pub is_primary: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A product with its live SKUs and its images: the detail answer, and what the cache holds.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProductDetail {
+    pub id: Uuid,
+    pub seller_id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub description: Option<String>,
+    pub category_id: Option<Uuid>,
+    pub brand_id: Option<Uuid>,
+    pub status: String,
+    /// The currency of every SKU (null until the first SKU).
+    pub currency: Option<String>,
+    /// Lowest price among active SKUs (null when none is active).
+    #[serde(with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>)]
+    pub min_price: Option<Decimal>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub skus: Vec<Sku>,
+    pub images: Vec<Image>,
+}
+
+impl ProductDetail {
+    pub fn new(p: ProductRow, skus: Vec<Sku>, images: Vec<Image>) -> Self {
+        Self {
+            min_price: p
+                .min_price
+                .map(|m| crate::products::service::display_price(m, p.currency.as_deref())),
+            id: p.id,
+            seller_id: p.seller_id,
+            name: p.name,
+            slug: p.slug,
+            description: p.description,
+            category_id: p.category_id,
+            brand_id: p.brand_id,
+            status: p.status,
+            currency: p.currency,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            skus,
+            images,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProduct {
+    pub name: String,
+    pub description: Option<String>,
+    pub slug: Option<String>,
+    pub category_id: Option<Uuid>,
+    pub brand_id: Option<Uuid>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProduct {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    #[serde(default, deserialize_with = "crate::fields::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::fields::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub category_id: Option<Option<Uuid>>,
+    #[serde(default, deserialize_with = "crate::fields::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub brand_id: Option<Option<Uuid>>,
+    pub status: Option<ProductStatus>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSku {
+    pub sku_code: String,
+    /// Decimal string, e.g. `"19.99"`.
+    pub price: String,
+    pub currency: String,
+    pub stock_quantity: i64,
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Value>,
+    pub status: Option<SkuStatus>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSku {
+    pub price: Option<String>,
+    pub status: Option<SkuStatus>,
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Value>,
+}
+
+/// Exactly one of `delta` (add or remove units) or `set` (the new shelf count).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockChange {
+    pub delta: Option<i64>,
+    pub set: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateImage {
+    pub url: String,
+    pub alt_text: Option<String>,
+    pub sort_order: Option<i32>,
+    pub is_primary: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateImage {
+    #[serde(default, deserialize_with = "crate::fields::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub alt_text: Option<Option<String>>,
+    pub sort_order: Option<i32>,
+    /// `true` makes this the primary image (the previous one stops being primary).
+    pub is_primary: Option<bool>,
+}
+
+/// One product in the public listing.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct ListItem {
+    pub id: Uuid,
+    pub seller_id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub category_id: Option<Uuid>,
+    pub brand_id: Option<Uuid>,
+    /// The lowest price among the product's active SKUs ("from 9.99").
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
+    pub min_price: Decimal,
+    pub currency: String,
+    pub image_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// `lower(name)` as Postgres computes it: the name sort's cursor key.
+    #[serde(skip)]
+    pub sort_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListPage {
+    pub items: Vec<ListItem>,
+    pub next_cursor: Option<String>,
+}
+
+/// A seller's own products (any status).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SellerPage {
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<ProductSummary>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct ProductSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub status: String,
+    pub currency: Option<String>,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>)]
+    pub min_price: Option<Decimal>,
+    pub sku_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct SellerQuery {
+    /// Only products in this status.
+    pub status: Option<ProductStatus>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SkuIdsQuery {
+    /// Comma-separated SKU ids, at most 100.
+    pub ids: String,
+}
+
+/// What cart and order need to know about a SKU, now.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct SkuLookup {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub product_name: String,
+    pub seller_id: Uuid,
+    pub sku_code: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
+    pub price: Decimal,
+    pub currency: String,
+    /// `active` only when both the SKU and its product are active (buyable).
+    pub status: String,
+    pub available: i32,
+    #[schema(value_type = Object)]
+    pub attributes: Json<Value>,
+    pub image_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SkuLookupList {
+    pub items: Vec<SkuLookup>,
+}

@@ -1,0 +1,140 @@
+//! The product cache: reads are served from Redis, every write that changes what a reader sees
+//! drops the entry, and the service answers from Postgres when Redis is unreachable.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::helpers::{order_created, Caller, TestApp};
+
+async fn detail(app: &TestApp, id: &str) -> Value {
+    let resp = app.get(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json().await.unwrap()
+}
+
+/// Change the name behind the service's back: only a read that skips the cache can see it.
+async fn rename_in_db(app: &TestApp, id: &str, name: &str) {
+    sqlx::query("UPDATE products SET name = $2 WHERE id = $1::uuid")
+        .bind(id)
+        .bind(name)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn details_are_served_from_the_cache_until_a_write_invalidates_them() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (id, sku) = app.listed(&seller, "Clock", "12.00", 5).await;
+    assert_eq!(detail(&app, &id).await["name"], "Clock");
+    rename_in_db(&app, &id, "Sneaky").await;
+    assert_eq!(
+        detail(&app, &id).await["name"],
+        "Clock",
+        "served from the cache"
+    );
+
+    // Each kind of write drops the entry.
+    let writes: Vec<(&str, String, Value)> = vec![
+        (
+            "product",
+            format!("/api/v1/products/{id}"),
+            json!({"description": "ticks"}),
+        ),
+        (
+            "sku",
+            format!("/api/v1/skus/{sku}"),
+            json!({"price": "13.00"}),
+        ),
+        (
+            "stock",
+            format!("/api/v1/skus/{sku}/stock"),
+            json!({"delta": 2}),
+        ),
+        (
+            "image",
+            format!("/api/v1/products/{id}/images"),
+            json!({"url": "https://img.example/c.png"}),
+        ),
+    ];
+    for (i, (what, path, body)) in writes.into_iter().enumerate() {
+        let hidden = format!("Hidden {i}");
+        detail(&app, &id).await; // make sure an entry is cached
+        rename_in_db(&app, &id, &hidden).await;
+        let resp = if what == "stock" || what == "image" {
+            app.post_auth(&path, &seller.token, body).await
+        } else {
+            app.patch_auth(&path, &seller.token, body).await
+        };
+        assert!(resp.status().is_success(), "{what}: {}", resp.status());
+        assert_eq!(
+            detail(&app, &id).await["name"],
+            hidden,
+            "a {what} write invalidates"
+        );
+    }
+    let d = detail(&app, &id).await;
+    assert_eq!(d["skus"][0]["price"], "13.00");
+    assert_eq!(d["skus"][0]["stock_quantity"], 7);
+    assert_eq!(d["images"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_reservation_refreshes_the_availability_readers_see() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (id, sku) = app.listed(&seller, "Lamp", "40.00", 5).await;
+    assert_eq!(detail(&app, &id).await["skus"][0]["available"], 5);
+    app.handle(&order_created(Uuid::now_v7(), &[(&sku, 2, "40.00")]))
+        .await;
+    assert_eq!(detail(&app, &id).await["skus"][0]["available"], 3);
+}
+
+#[tokio::test]
+async fn visibility_is_checked_on_cached_entries_too() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let p = app.product(&seller, json!({"name": "Draft lamp"})).await;
+    let id = p["id"].as_str().unwrap();
+    // The owner's read fills the cache with the draft; the public still cannot see it.
+    let resp = app
+        .get_auth(&format!("/api/v1/products/{id}"), &seller.token)
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{id}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn with_redis_unreachable_reads_and_writes_still_work() {
+    let app = TestApp::spawn_with(|c| {
+        c.common.redis_url = shared::config::Secret::new("redis://127.0.0.1:1");
+    })
+    .await;
+    let seller = Caller::seller();
+    let (id, _) = app.listed(&seller, "Offline", "9.99", 3).await;
+    assert_eq!(detail(&app, &id).await["name"], "Offline");
+    rename_in_db(&app, &id, "Fresh").await;
+    assert_eq!(
+        detail(&app, &id).await["name"],
+        "Fresh",
+        "every read goes to Postgres"
+    );
+    let body: Value = app
+        .get("/api/v1/products/slug/offline")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["id"], id);
+    let ready = app.get("/health/ready").await;
+    assert_eq!(
+        ready.status(),
+        StatusCode::OK,
+        "the cache is not a readiness dependency"
+    );
+}

@@ -1,0 +1,458 @@
+//! `TestApp`: a real catalog service on `127.0.0.1:0` with its own database (copied from a
+//! migrated template), Redis key prefix and topic prefix on the test broker; tokens are minted
+//! with the test signing key, whose public half the service is configured with.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use catalog::{AppState, Application, CatalogConfig};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::FutureRecord;
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use shared::auth::Role;
+use shared::config::{Profile, Secret};
+use shared::events::{topics, Envelope};
+use shared::server::ShutdownHandle;
+use shared::test_utils::{self, TestDb};
+use uuid::Uuid;
+
+pub fn brokers() -> String {
+    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
+}
+
+fn public_key_path() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = std::env::temp_dir().join("koupang-test-keys");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("catalog-{}.pub.pem", std::process::id()));
+        std::fs::write(&path, test_utils::test_keys().public_pem()).unwrap();
+        path.display().to_string()
+    })
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub topic_prefix: String,
+    pub admin: String,
+    shutdown: ShutdownHandle,
+    _db: TestDb,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.shutdown();
+    }
+}
+
+/// A user id and a token for it.
+#[derive(Clone)]
+pub struct Caller {
+    pub id: Uuid,
+    pub token: String,
+}
+
+impl Caller {
+    pub fn new(role: Role) -> Self {
+        let id = Uuid::now_v7();
+        Self {
+            id,
+            token: test_utils::mint_token(id, role),
+        }
+    }
+    pub fn seller() -> Self {
+        Self::new(Role::Seller)
+    }
+    pub fn buyer() -> Self {
+        Self::new(Role::Buyer)
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(customise: impl FnOnce(&mut CatalogConfig)) -> Self {
+        test_utils::init_logs();
+        static MIGRATOR: OnceLock<sqlx::migrate::Migrator> = OnceLock::new();
+        let migrator = MIGRATOR.get_or_init(|| shared::db::service_migrator(&catalog::MIGRATOR));
+        let db = TestDb::create("catalog", migrator)
+            .await
+            .expect("test database");
+        let mut config = CatalogConfig::defaults(Profile::Test);
+        config.common.port = 0;
+        config.common.database_url = Secret::new(db.url.clone());
+        config.common.database_max_connections = 10;
+        config.common.redis_url = Secret::new(test_utils::redis_url());
+        config.common.redis_prefix = test_utils::unique_redis_prefix();
+        config.common.shutdown_grace_secs = 1;
+        config.common.jwt_public_key_path = Some(public_key_path().to_owned());
+        config.common.kafka_brokers = brokers();
+        config.common.kafka_topic_partitions = 2;
+        config.common.kafka_topic_prefix = format!("t{}.", Uuid::now_v7().simple());
+        customise(&mut config);
+        let topic_prefix = config.common.kafka_topic_prefix.clone();
+        let app = Application::build(config).await.expect("catalog starts");
+        let base = format!("http://{}", app.addr());
+        let state = app.state.clone();
+        let shutdown = app.shutdown_handle();
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            state,
+            topic_prefix,
+            admin: test_utils::mint_token(Uuid::now_v7(), Role::Admin),
+            shutdown,
+            _db: db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_auth(&self, path: &str, token: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch_auth(&self, path: &str, token: &str, body: Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn put_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Create a product as `seller`; returns its JSON.
+    pub async fn product(&self, seller: &Caller, body: Value) -> Value {
+        let resp = self
+            .post_auth("/api/v1/products", &seller.token, body)
+            .await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "creating a product");
+        resp.json().await.unwrap()
+    }
+
+    /// Create a SKU; returns its JSON.
+    pub async fn sku(
+        &self,
+        seller: &Caller,
+        product: &str,
+        code: &str,
+        price: &str,
+        stock: i64,
+    ) -> Value {
+        let resp = self
+            .post_auth(
+                &format!("/api/v1/products/{product}/skus"),
+                &seller.token,
+                json!({"sku_code": code, "price": price, "currency": "USD", "stock_quantity": stock}),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "creating SKU {code}");
+        resp.json().await.unwrap()
+    }
+
+    pub async fn activate(&self, seller: &Caller, product: &str) {
+        let resp = self
+            .patch_auth(
+                &format!("/api/v1/products/{product}"),
+                &seller.token,
+                json!({"status": "active"}),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK, "activating {product}");
+    }
+
+    /// An active product with one SKU of `stock` units at `price`: (product id, sku id).
+    pub async fn listed(
+        &self,
+        seller: &Caller,
+        name: &str,
+        price: &str,
+        stock: i64,
+    ) -> (String, String) {
+        let p = self.product(seller, json!({"name": name})).await;
+        let id = p["id"].as_str().unwrap().to_owned();
+        let code = format!("SKU-{}", &Uuid::now_v7().simple().to_string()[20..]);
+        let sku = self.sku(seller, &id, &code, price, stock).await;
+        self.activate(seller, &id).await;
+        (id, sku["id"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn admin_category(&self, name: &str, parent: Option<&str>) -> String {
+        let resp = self
+            .post_auth(
+                "/api/v1/categories",
+                &self.admin,
+                json!({"name": name, "parent_id": parent}),
+            )
+            .await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::CREATED,
+            "creating category {name}"
+        );
+        let body: Value = resp.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn audit(&self) -> Value {
+        let resp = self.get_auth("/api/v1/inventory/audit", &self.admin).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json().await.unwrap()
+    }
+
+    pub async fn sku_row(&self, sku: &str) -> (i32, i32, i32) {
+        sqlx::query_as(
+            "SELECT stock_quantity, reserved_quantity, sold_quantity FROM skus WHERE id = $1::uuid",
+        )
+        .bind(sku)
+        .fetch_one(&self.state.db)
+        .await
+        .unwrap()
+    }
+
+    /// Publish an envelope on this app's `orders.events`, keyed by its order.
+    pub async fn publish_order_event(&self, env: &Envelope) {
+        let producer = shared::kafka::producer(&brokers(), "catalog-test").unwrap();
+        let topic = format!("{}{}", self.topic_prefix, topics::ORDERS);
+        let payload = env.to_json();
+        producer
+            .send(
+                FutureRecord::to(&topic)
+                    .key(env.aggregate_id.as_bytes())
+                    .payload(&payload)
+                    .headers(shared::kafka::headers(&env.headers())),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+
+    /// A reader of this app's `catalog.events` from the beginning.
+    pub fn catalog_events(&self) -> EventReader {
+        let consumer: StreamConsumer = shared::kafka::consumer_config(
+            &brokers(),
+            &format!("reader-{}", Uuid::now_v7().simple()),
+        )
+        .create()
+        .unwrap();
+        consumer
+            .subscribe(&[&format!("{}{}", self.topic_prefix, topics::CATALOG)])
+            .unwrap();
+        EventReader { consumer }
+    }
+}
+
+pub struct EventReader {
+    consumer: StreamConsumer,
+}
+
+impl EventReader {
+    /// The next event for `order` (others are skipped), waiting at most `within`.
+    pub async fn next_for(&self, order: Uuid, within: Duration) -> Option<Envelope> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.consumer.recv())
+                .await
+                .ok()?;
+            let Ok(msg) = msg else { continue };
+            let Some(Ok(env)) = msg.payload().map(Envelope::from_json) else {
+                continue;
+            };
+            if env.aggregate_id == order.to_string() {
+                return Some(env);
+            }
+        }
+    }
+}
+
+/// Assert the status and the error code of an error answer; returns the body.
+pub async fn assert_error(resp: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(resp.status(), status, "status");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    body
+}
+
+/// `OrderCreated` for `lines` of (sku id, quantity, unit price in USD).
+pub fn order_created(order: Uuid, lines: &[(&str, u32, &str)]) -> Envelope {
+    use rust_decimal::Decimal;
+    use shared::events::{EventMeta, OrderCreated, OrderLine};
+    let items: Vec<OrderLine> = lines
+        .iter()
+        .map(|(sku, q, price)| OrderLine {
+            sku_id: sku.parse().unwrap(),
+            product_id: Uuid::nil(),
+            seller_id: Uuid::nil(),
+            product_name: "test".into(),
+            quantity: *q,
+            unit_price: Decimal::from_str_exact(price).unwrap(),
+            currency: "USD".parse().unwrap(),
+        })
+        .collect();
+    let total = items
+        .iter()
+        .map(|l| l.unit_price * Decimal::from(l.quantity))
+        .sum();
+    Envelope::new(
+        "order",
+        &OrderCreated {
+            order_id: order,
+            buyer_id: Uuid::now_v7(),
+            items,
+            total,
+            currency: "USD".parse().unwrap(),
+            created_at: chrono::Utc::now(),
+        },
+        &EventMeta::default(),
+    )
+    .unwrap()
+}
+
+fn quantities(lines: &[(&str, u32)]) -> Vec<shared::events::SkuQuantity> {
+    lines
+        .iter()
+        .map(|(s, q)| shared::events::SkuQuantity {
+            sku_id: s.parse().unwrap(),
+            quantity: *q,
+        })
+        .collect()
+}
+
+pub fn order_confirmed(order: Uuid, lines: &[(&str, u32)]) -> Envelope {
+    use shared::events::{EventMeta, OrderConfirmed};
+    Envelope::new(
+        "order",
+        &OrderConfirmed {
+            order_id: order,
+            buyer_id: Uuid::now_v7(),
+            items: quantities(lines),
+        },
+        &EventMeta::default(),
+    )
+    .unwrap()
+}
+
+pub fn order_cancelled(order: Uuid, lines: &[(&str, u32)], previous: &str) -> Envelope {
+    use shared::events::{CancelReason, EventMeta, OrderCancelled};
+    Envelope::new(
+        "order",
+        &OrderCancelled {
+            order_id: order,
+            buyer_id: Uuid::now_v7(),
+            reason: CancelReason::BuyerRequested,
+            previous_status: previous.into(),
+            items: quantities(lines),
+        },
+        &EventMeta::default(),
+    )
+    .unwrap()
+}
+
+impl TestApp {
+    /// Handle `env` the way the consumer does (inbox row and effects in one transaction),
+    /// retrying transient failures; returns the outcome (None for a duplicate or an ignored type).
+    pub async fn handle(&self, env: &Envelope) -> Option<catalog::inventory::service::Outcome> {
+        use catalog::inventory::handler::InventoryHandler;
+        use shared::consumer::HandlerError;
+        let handler = InventoryHandler {
+            db: self.state.db.clone(),
+            cache: self.state.cache.clone(),
+        };
+        for _ in 0..50 {
+            let Ok(mut tx) = self.state.db.begin().await else {
+                continue;
+            };
+            let fresh = sqlx::query(
+                "INSERT INTO inbox (event_id, consumer_group, event_type) VALUES ($1, 'test', $2)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(env.event_id)
+            .bind(&env.event_type)
+            .execute(&mut *tx)
+            .await;
+            let fresh = match fresh {
+                Ok(r) => r.rows_affected() == 1,
+                Err(_) => continue,
+            };
+            if !fresh {
+                return None;
+            }
+            match handler.apply(&mut tx, env).await {
+                Ok(outcome) => match tx.commit().await {
+                    Ok(()) => {
+                        shared::consumer::EventHandler::after_commit(&handler, env).await;
+                        return outcome;
+                    }
+                    Err(_) => continue,
+                },
+                Err(HandlerError::Transient(_)) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+                Err(HandlerError::Permanent(e)) => panic!("permanent failure: {e:#}"),
+            }
+        }
+        panic!("the event kept failing transiently");
+    }
+
+    /// Outbox rows of this app, by event type, for `order`.
+    pub async fn outbox_types(&self, order: Uuid) -> Vec<String> {
+        sqlx::query_scalar("SELECT event_type FROM outbox WHERE aggregate_id = $1 ORDER BY id")
+            .bind(order.to_string())
+            .fetch_all(&self.state.db)
+            .await
+            .unwrap()
+    }
+}

@@ -1,0 +1,360 @@
+//! Inventory steps driven the way the consumer drives them (inbox row + effects in one
+//! transaction), many at once: the stock invariants hold under concurrency.
+
+use std::sync::Arc;
+
+use catalog::inventory::service::Outcome;
+use futures::future::join_all;
+use serde_json::Value;
+use shared::events::ReservationFailure;
+use uuid::Uuid;
+
+use crate::helpers::{order_cancelled, order_confirmed, order_created, Caller, TestApp};
+
+#[tokio::test]
+async fn concurrent_orders_reserve_exactly_the_stock_there_is() {
+    let app = Arc::new(TestApp::spawn().await);
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Limited", "10.00", 5).await;
+    let n = 16;
+    let outcomes = join_all((0..n).map(|_| {
+        let app = app.clone();
+        let sku = sku.clone();
+        tokio::spawn(async move {
+            app.handle(&order_created(Uuid::now_v7(), &[(&sku, 1, "10.00")]))
+                .await
+                .unwrap()
+        })
+    }))
+    .await;
+    let mut reserved = 0;
+    let mut failed = 0;
+    for o in outcomes {
+        match o.unwrap() {
+            Outcome::Reserved(_) => reserved += 1,
+            Outcome::Failed(ReservationFailure::InsufficientStock, lines) => {
+                assert_eq!(lines[0].available, 0);
+                failed += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((reserved, failed), (5, n - 5));
+    assert_eq!(app.sku_row(&sku).await, (5, 5, 0));
+    let audit = app.audit().await;
+    assert_eq!(audit["consistent"], true, "{audit}");
+}
+
+#[tokio::test]
+async fn multi_unit_orders_racing_never_over_reserve() {
+    let app = Arc::new(TestApp::spawn().await);
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Bulk", "1.00", 10).await;
+    // 3 units each: at most 3 orders fit (9 of 10), never a negative or over-reserved row.
+    let outcomes = join_all((0..8).map(|_| {
+        let app = app.clone();
+        let sku = sku.clone();
+        tokio::spawn(async move {
+            app.handle(&order_created(Uuid::now_v7(), &[(&sku, 3, "1.00")]))
+                .await
+                .unwrap()
+        })
+    }))
+    .await;
+    let reserved = outcomes
+        .into_iter()
+        .filter(|o| matches!(o.as_ref().unwrap(), Outcome::Reserved(_)))
+        .count();
+    assert_eq!(reserved, 3);
+    assert_eq!(app.sku_row(&sku).await, (10, 9, 0));
+}
+
+#[tokio::test]
+async fn orders_locking_skus_in_opposite_orders_both_complete() {
+    let app = Arc::new(TestApp::spawn().await);
+    let seller = Caller::seller();
+    let (_, a) = app.listed(&seller, "Left", "2.00", 1000).await;
+    let (_, b) = app.listed(&seller, "Right", "3.00", 1000).await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let app = app.clone();
+        let (a, b) = (a.clone(), b.clone());
+        tasks.push(tokio::spawn(async move {
+            let lines: Vec<(&str, u32, &str)> = if i % 2 == 0 {
+                vec![(&a, 1, "2.00"), (&b, 1, "3.00")]
+            } else {
+                vec![(&b, 1, "3.00"), (&a, 1, "2.00")]
+            };
+            app.handle(&order_created(Uuid::now_v7(), &lines))
+                .await
+                .unwrap()
+        }));
+    }
+    for t in join_all(tasks).await {
+        assert!(
+            matches!(t.unwrap(), Outcome::Reserved(_)),
+            "no false failure"
+        );
+    }
+    assert_eq!(app.sku_row(&a).await, (1000, 20, 0));
+    assert_eq!(app.sku_row(&b).await, (1000, 20, 0));
+}
+
+#[tokio::test]
+async fn a_reservation_is_all_or_nothing_and_names_every_failing_line() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (_, ok) = app.listed(&seller, "Fine", "5.00", 10).await;
+    let (_, short) = app.listed(&seller, "Short", "5.00", 1).await;
+    let (_, repriced) = app.listed(&seller, "Repriced", "5.00", 10).await;
+    let (paused_product, paused) = app.listed(&seller, "Paused", "5.00", 10).await;
+    app.patch_auth(
+        &format!("/api/v1/products/{paused_product}"),
+        &seller.token,
+        serde_json::json!({"status": "inactive"}),
+    )
+    .await;
+    let unknown = Uuid::now_v7().to_string();
+    let order = Uuid::now_v7();
+    let outcome = app
+        .handle(&order_created(
+            order,
+            &[
+                (&ok, 2, "5.00"),
+                (&short, 2, "5.00"),
+                (&repriced, 1, "4.00"),
+                (&paused, 1, "5.00"),
+                (&unknown, 1, "5.00"),
+            ],
+        ))
+        .await
+        .unwrap();
+    let Outcome::Failed(_, lines) = outcome else {
+        panic!("expected a failure, got {outcome:?}");
+    };
+    let reason_of = |sku: &str| {
+        lines
+            .iter()
+            .find(|l| l.sku_id.to_string() == sku)
+            .map(|l| l.reason)
+    };
+    assert_eq!(reason_of(&ok), None);
+    assert_eq!(
+        reason_of(&short),
+        Some(ReservationFailure::InsufficientStock)
+    );
+    assert_eq!(reason_of(&repriced), Some(ReservationFailure::PriceChanged));
+    assert_eq!(
+        reason_of(&paused),
+        Some(ReservationFailure::ProductInactive)
+    );
+    assert_eq!(reason_of(&unknown), Some(ReservationFailure::UnknownSku));
+    for sku in [&ok, &short, &repriced, &paused] {
+        assert_eq!(app.sku_row(sku).await.1, 0, "nothing held for {sku}");
+    }
+    assert_eq!(
+        app.outbox_types(order).await,
+        ["InventoryReservationFailed"]
+    );
+}
+
+#[tokio::test]
+async fn confirm_commits_and_cancel_after_confirm_restocks() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Book", "15.00", 10).await;
+    let order = Uuid::now_v7();
+    app.handle(&order_created(order, &[(&sku, 4, "15.00")]))
+        .await;
+    assert_eq!(app.sku_row(&sku).await, (10, 4, 0));
+    let outcome = app
+        .handle(&order_confirmed(order, &[(&sku, 4)]))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Committed(_)));
+    assert_eq!(
+        app.sku_row(&sku).await,
+        (6, 0, 4),
+        "stock and reserved down, sold up"
+    );
+    assert_eq!(app.audit().await["consistent"], true);
+
+    // A second confirmation (a different event) changes nothing.
+    let again = app
+        .handle(&order_confirmed(order, &[(&sku, 4)]))
+        .await
+        .unwrap();
+    assert!(matches!(again, Outcome::Nothing(_)));
+    assert_eq!(app.sku_row(&sku).await, (6, 0, 4));
+
+    let outcome = app
+        .handle(&order_cancelled(order, &[(&sku, 4)], "confirmed"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        outcome,
+        Outcome::Released {
+            restocked: true,
+            ..
+        }
+    ));
+    assert_eq!(app.sku_row(&sku).await, (10, 0, 0), "back on the shelf");
+    assert_eq!(
+        app.outbox_types(order).await,
+        [
+            "InventoryReserved",
+            "InventoryCommitted",
+            "InventoryReleased"
+        ]
+    );
+    let audit = app.audit().await;
+    assert_eq!(audit["consistent"], true, "{audit}");
+}
+
+#[tokio::test]
+async fn cancel_releases_a_held_reservation_once() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Plant", "8.00", 3).await;
+    let order = Uuid::now_v7();
+    app.handle(&order_created(order, &[(&sku, 3, "8.00")]))
+        .await;
+    assert_eq!(app.sku_row(&sku).await, (3, 3, 0));
+    let outcome = app
+        .handle(&order_cancelled(order, &[(&sku, 3)], "awaiting_payment"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        outcome,
+        Outcome::Released {
+            restocked: false,
+            ..
+        }
+    ));
+    assert_eq!(app.sku_row(&sku).await, (3, 0, 0));
+    let twice = app
+        .handle(&order_cancelled(order, &[(&sku, 3)], "awaiting_payment"))
+        .await
+        .unwrap();
+    assert!(matches!(twice, Outcome::Nothing(_)));
+    // A confirmation arriving after the release holds nothing and sells nothing.
+    let late = app
+        .handle(&order_confirmed(order, &[(&sku, 3)]))
+        .await
+        .unwrap();
+    assert!(matches!(late, Outcome::Nothing(_)));
+    assert_eq!(app.sku_row(&sku).await, (3, 0, 0));
+}
+
+#[tokio::test]
+async fn duplicates_and_unknown_orders_change_nothing() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Soap", "3.00", 5).await;
+    let order = Uuid::now_v7();
+    let created = order_created(order, &[(&sku, 2, "3.00")]);
+    assert!(matches!(
+        app.handle(&created).await,
+        Some(Outcome::Reserved(_))
+    ));
+    assert!(
+        app.handle(&created).await.is_none(),
+        "the inbox drops a redelivery"
+    );
+    // The same order announced again under a new event id reserves nothing more.
+    let again = order_created(order, &[(&sku, 2, "3.00")]);
+    assert!(matches!(
+        app.handle(&again).await,
+        Some(Outcome::Nothing(_))
+    ));
+    assert_eq!(app.sku_row(&sku).await, (5, 2, 0));
+
+    let stranger = Uuid::now_v7();
+    assert!(matches!(
+        app.handle(&order_confirmed(stranger, &[(&sku, 1)])).await,
+        Some(Outcome::Nothing(_))
+    ));
+    assert!(matches!(
+        app.handle(&order_cancelled(stranger, &[(&sku, 1)], "pending"))
+            .await,
+        Some(Outcome::Nothing(_))
+    ));
+    assert!(app.outbox_types(stranger).await.is_empty());
+    assert_eq!(app.sku_row(&sku).await, (5, 2, 0));
+}
+
+#[tokio::test]
+async fn the_database_refuses_over_reservation_whatever_the_code_does() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Guarded", "1.00", 2).await;
+    let over = sqlx::query("UPDATE skus SET reserved_quantity = 3 WHERE id = $1::uuid")
+        .bind(&sku)
+        .execute(&app.state.db)
+        .await
+        .unwrap_err();
+    assert!(
+        shared::db::is_check_violation(&over, "skus_reserved_within_stock"),
+        "{over}"
+    );
+    let negative = sqlx::query("UPDATE skus SET stock_quantity = -1 WHERE id = $1::uuid")
+        .bind(&sku)
+        .execute(&app.state.db)
+        .await
+        .unwrap_err();
+    assert!(
+        shared::db::is_check_violation(&negative, "skus_stock_nonnegative")
+            || shared::db::is_check_violation(&negative, "skus_reserved_within_stock")
+    );
+    let rewrite = sqlx::query("DELETE FROM stock_movements WHERE sku_id = $1::uuid")
+        .bind(&sku)
+        .execute(&app.state.db)
+        .await;
+    assert!(rewrite.is_err(), "the stock history is append-only");
+}
+
+#[tokio::test]
+async fn the_audit_catches_stock_changed_behind_its_back() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Audited", "1.00", 5).await;
+    let order = Uuid::now_v7();
+    app.handle(&order_created(order, &[(&sku, 2, "1.00")]))
+        .await;
+    app.handle(&order_confirmed(order, &[(&sku, 2)])).await;
+    let audit = app.audit().await;
+    assert_eq!(audit["consistent"], true, "{audit}");
+    let one: Value = app
+        .get_auth(&format!("/api/v1/inventory/audit?sku_id={sku}"), &app.admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let row = &one["items"][0];
+    assert_eq!(row["initial_stock"], 5);
+    assert_eq!(row["available"], 3);
+    assert_eq!(row["sold"], 2);
+
+    sqlx::query("UPDATE skus SET stock_quantity = stock_quantity + 1 WHERE id = $1::uuid")
+        .bind(&sku)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let audit = app.audit().await;
+    assert_eq!(audit["consistent"], false);
+    assert_eq!(audit["items"][0]["sku_id"], sku);
+    let resp = app
+        .get_auth("/api/v1/inventory/audit", &Caller::seller().token)
+        .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::FORBIDDEN);
+    let reservations: Value = app
+        .get_auth(
+            &format!("/api/v1/inventory/reservations/{order}"),
+            &app.admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reservations["items"][0]["status"], "committed");
+}

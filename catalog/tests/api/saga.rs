@@ -1,0 +1,99 @@
+//! The inventory consumer on a real broker: events on `orders.events` in, outcome events on
+//! `catalog.events` out, through the inbox and the outbox relay.
+
+use std::time::Duration;
+
+use shared::events::{
+    InventoryReleased, InventoryReservationFailed, InventoryReserved, ReservationFailure,
+};
+use uuid::Uuid;
+
+use crate::helpers::{order_cancelled, order_confirmed, order_created, Caller, TestApp};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn the_saga_steps_run_from_the_broker_and_announce_their_outcome() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Saga mug", "12.00", 10).await;
+    let events = app.catalog_events();
+    let order = Uuid::now_v7();
+
+    // Reserve, delivered twice: one hold.
+    let created = order_created(order, &[(&sku, 3, "12.00")]);
+    app.publish_order_event(&created).await;
+    app.publish_order_event(&created).await;
+    let reserved = events
+        .next_for(order, WAIT)
+        .await
+        .expect("InventoryReserved");
+    assert_eq!(reserved.event_type, "InventoryReserved");
+    assert_eq!(reserved.causation_id, Some(created.event_id));
+    let body: InventoryReserved = reserved.decode().unwrap();
+    assert_eq!(body.lines[0].quantity, 3);
+
+    // Confirm: committed. (Its outcome arriving proves the duplicate before it was consumed.)
+    app.publish_order_event(&order_confirmed(order, &[(&sku, 3)]))
+        .await;
+    let committed = events
+        .next_for(order, WAIT)
+        .await
+        .expect("InventoryCommitted");
+    assert_eq!(committed.event_type, "InventoryCommitted");
+    assert_eq!(
+        app.sku_row(&sku).await,
+        (7, 0, 3),
+        "reserved once, then sold"
+    );
+
+    // Cancel after confirm: restocked.
+    app.publish_order_event(&order_cancelled(order, &[(&sku, 3)], "confirmed"))
+        .await;
+    let released = events
+        .next_for(order, WAIT)
+        .await
+        .expect("InventoryReleased");
+    let body: InventoryReleased = released.decode().unwrap();
+    assert!(body.restocked);
+    assert_eq!(app.sku_row(&sku).await, (10, 0, 0));
+    assert_eq!(app.audit().await["consistent"], true);
+}
+
+#[tokio::test]
+async fn a_failed_reservation_and_a_released_hold_are_announced() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Scarce", "5.00", 1).await;
+    let events = app.catalog_events();
+
+    let too_many = Uuid::now_v7();
+    app.publish_order_event(&order_created(too_many, &[(&sku, 2, "5.00")]))
+        .await;
+    let failed = events
+        .next_for(too_many, WAIT)
+        .await
+        .expect("InventoryReservationFailed");
+    let body: InventoryReservationFailed = failed.decode().unwrap();
+    assert_eq!(body.reason, ReservationFailure::InsufficientStock);
+    assert_eq!(body.lines[0].requested, 2);
+    assert_eq!(body.lines[0].available, 1);
+
+    let held = Uuid::now_v7();
+    app.publish_order_event(&order_created(held, &[(&sku, 1, "5.00")]))
+        .await;
+    assert_eq!(
+        events
+            .next_for(held, WAIT)
+            .await
+            .expect("reserved")
+            .event_type,
+        "InventoryReserved"
+    );
+    app.publish_order_event(&order_cancelled(held, &[(&sku, 1)], "awaiting_payment"))
+        .await;
+    let released = events.next_for(held, WAIT).await.expect("released");
+    let body: InventoryReleased = released.decode().unwrap();
+    assert!(!body.restocked);
+    assert_eq!(app.sku_row(&sku).await, (1, 0, 0));
+}
