@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Demo data: an admin, two sellers and two buyers, all verified. Safe to run again.
-# Catalog data joins here when the catalog service lands.
+# Catalog data is created through the catalog API (scripts/seed_catalog.py).
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 [ -f .env ] && { set -a; source .env; set +a; }
@@ -20,3 +20,12 @@ done
 for u in buyer1 buyer2; do
   "$identity_bin" create-user --role BUYER --username "$u" --email "$u@koupang.local" --password "$password" --verified --exists-ok
 done
+
+# The catalog is seeded through its API (as the admin and the sellers), when it is running.
+if curl -fsS "http://127.0.0.1:${PORT_OF[catalog]}/health/live" >/dev/null 2>&1; then
+  say "seeding the demo catalog"
+  python3 "$ROOT/scripts/seed_catalog.py" "http://127.0.0.1:${PORT_OF[identity]}" \
+    "http://127.0.0.1:${PORT_OF[catalog]}" "$password"
+else
+  warn "catalog is not running; demo products not seeded (run make up)"
+fi

@@ -63,6 +63,7 @@ cat <<INFO
 
 Koupang is up.
   identity  http://127.0.0.1:${PORT_OF[identity]}   (OpenAPI: /openapi.json, JWKS: /.well-known/jwks.json)
+  catalog   http://127.0.0.1:${PORT_OF[catalog]}   (OpenAPI: /openapi.json; try /api/v1/products)
   broker    127.0.0.1:$KAFKA_PORT (tansu)
   logs      .dev/logs/<service>.log     mail: .dev/mail/
 Demo users (password for all: $(seed_password)):

@@ -142,3 +142,10 @@ pub async fn brands_in(db: impl PgExecutor<'_>, category: Uuid) -> Result<Vec<Br
     .fetch_all(db)
     .await
 }
+
+pub async fn name_taken(db: impl PgExecutor<'_>, name: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM brands WHERE lower(name) = lower($1))")
+        .bind(name)
+        .fetch_one(db)
+        .await
+}

@@ -50,9 +50,20 @@ pub async fn create(db: &PgPool, input: CreateBrand) -> Result<Brand> {
         description: description.as_deref(),
         logo_url: logo_url.as_deref(),
     };
-    repo::insert(db, shared::id::new_id(), &row)
-        .await
-        .map_err(map_write_error)
+    match repo::insert(db, shared::id::new_id(), &row).await {
+        Ok(b) => Ok(b),
+        // A name that differs only in case also makes the same slug: name the real clash.
+        Err(e)
+            if is_unique_violation(&e, "brands_slug_key")
+                && repo::name_taken(db, &name).await? =>
+        {
+            Err(CatalogError::conflict(
+                "BRAND_NAME_TAKEN",
+                "a brand with that name exists",
+            ))
+        }
+        Err(e) => Err(map_write_error(e)),
+    }
 }
 
 pub async fn get(db: &PgPool, id: Uuid) -> Result<Brand> {

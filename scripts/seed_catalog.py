@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Demo catalog through the public API: categories, brands, and active products with SKUs and
+stock for seller1 and seller2. Safe to run again (existing slugs are left alone).
+
+Usage: seed_catalog.py IDENTITY_URL CATALOG_URL PASSWORD
+"""
+import json
+import sys
+import urllib.error
+import urllib.request
+
+identity, catalog, password = sys.argv[1:4]
+
+
+def call(method, url, token=None, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        return e.code, json.loads(raw) if raw else None
+
+
+def login(user):
+    status, body = call("POST", f"{identity}/api/v1/users/login", body={"username": user, "password": password})
+    if status != 200:
+        sys.exit(f"seed: cannot log in as {user}: {status} {body}")
+    return body["access_token"]
+
+
+def all_pages(url):
+    items, cursor = [], None
+    while True:
+        status, body = call("GET", url + (f"?limit=100&cursor={cursor}" if cursor else "?limit=100"))
+        items += body["items"]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return items
+
+
+admin = login("admin")
+categories = {c["slug"]: c["id"] for c in all_pages(f"{catalog}/api/v1/categories")}
+
+
+def category(name, slug, parent=None):
+    if slug not in categories:
+        status, body = call("POST", f"{catalog}/api/v1/categories", admin,
+                            {"name": name, "slug": slug, "parent_id": categories.get(parent)})
+        if status != 201:
+            sys.exit(f"seed: category {slug}: {status} {body}")
+        categories[slug] = body["id"]
+    return categories[slug]
+
+
+for name, slug, parent in [
+    ("Home", "home", None), ("Kitchen", "kitchen", "home"), ("Furniture", "furniture", "home"),
+    ("Electronics", "electronics", None), ("Audio", "audio", "electronics"),
+    ("Clothing", "clothing", None),
+]:
+    category(name, slug, parent)
+
+brands = {b["slug"]: b["id"] for b in all_pages(f"{catalog}/api/v1/brands")}
+for name, slug, cats in [("Acme", "acme", ["kitchen", "furniture"]), ("Sonora", "sonora", ["audio"]),
+                         ("Threadly", "threadly", ["clothing"])]:
+    if slug not in brands:
+        status, body = call("POST", f"{catalog}/api/v1/brands", admin, {"name": name, "slug": slug})
+        if status != 201:
+            sys.exit(f"seed: brand {slug}: {status} {body}")
+        brands[slug] = body["id"]
+    for c in cats:
+        call("PUT", f"{catalog}/api/v1/brands/{brands[slug]}/categories/{categories[c]}", admin)
+
+PRODUCTS = {
+    "seller1": [
+        ("Steel Kettle", "steel-kettle", "kitchen", "acme", [("KETTLE-1L", "34.90", 40, {"size": "1 L"}), ("KETTLE-2L", "44.90", 25, {"size": "2 L"})]),
+        ("Chef Knife", "chef-knife", "kitchen", "acme", [("KNIFE-20", "59.00", 30, {"blade": "20 cm"})]),
+        ("Oak Side Table", "oak-side-table", "furniture", "acme", [("TABLE-OAK", "129.00", 8, {"wood": "oak"})]),
+        ("Linen T-Shirt", "linen-t-shirt", "clothing", "threadly", [("TEE-S", "19.99", 50, {"size": "S"}), ("TEE-M", "19.99", 50, {"size": "M"}), ("TEE-L", "21.99", 40, {"size": "L"})]),
+    ],
+    "seller2": [
+        ("Wireless Headphones", "wireless-headphones", "audio", "sonora", [("HP-BLK", "89.00", 20, {"colour": "black"}), ("HP-WHT", "89.00", 15, {"colour": "white"})]),
+        ("Bookshelf Speaker", "bookshelf-speaker", "audio", "sonora", [("SPK-PAIR", "149.00", 10, {"pack": "pair"})]),
+        ("Wool Scarf", "wool-scarf", "clothing", "threadly", [("SCARF-GRY", "29.50", 35, {"colour": "grey"})]),
+    ],
+}
+
+created = 0
+for seller, products in PRODUCTS.items():
+    token = login(seller)
+    for name, slug, cat, brand, skus in products:
+        status, _ = call("GET", f"{catalog}/api/v1/products/slug/{slug}")
+        if status == 200:
+            continue
+        status, body = call("POST", f"{catalog}/api/v1/products", token, {
+            "name": name, "slug": slug, "description": f"{name}: demo product seeded by scripts/seed.sh",
+            "category_id": categories[cat], "brand_id": brands[brand]})
+        if status != 201:
+            sys.exit(f"seed: product {slug}: {status} {body}")
+        pid = body["id"]
+        for code, price, stock, attrs in skus:
+            status, body = call("POST", f"{catalog}/api/v1/products/{pid}/skus", token, {
+                "sku_code": code, "price": price, "currency": "USD", "stock_quantity": stock, "attributes": attrs})
+            if status != 201:
+                sys.exit(f"seed: sku {code}: {status} {body}")
+        call("POST", f"{catalog}/api/v1/products/{pid}/images", token,
+             {"url": f"https://images.koupang.local/{slug}.jpg", "alt_text": name})
+        status, body = call("PATCH", f"{catalog}/api/v1/products/{pid}", token, {"status": "active"})
+        if status != 200:
+            sys.exit(f"seed: activating {slug}: {status} {body}")
+        created += 1
+
+print(f"catalog: {len(categories)} categories, {len(brands)} brands, {created} new products")
