@@ -1,1 +1,14 @@
-//! The cart service. Not built yet: its issue describes the capability; this crate only reserves its place in the workspace.
+//! Koupang cart (SPEC §5): one cart per buyer, kept in Redis only. Lines are priced from the
+//! catalog when they are added (the client never supplies a price), limits are enforced
+//! atomically by Lua scripts, and a confirmed order takes its lines out of the cart.
+
+pub mod cart;
+pub mod catalog_client;
+pub mod config;
+pub mod consumer;
+pub mod error;
+pub mod routes;
+pub mod startup;
+
+pub use config::CartConfig;
+pub use startup::{AppState, Application};

@@ -94,6 +94,8 @@ impl ProductCache {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_millis(500))
             .set_response_timeout(Duration::from_millis(250))
+            .set_factor(2)
+            .set_max_delay(250)
             .set_number_of_retries(1);
         match ConnectionManager::new_with_config(inner.client.clone(), config).await {
             Ok(m) => {

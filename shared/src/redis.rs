@@ -17,9 +17,14 @@ impl RedisPool {
     pub async fn connect(config: &CommonConfig) -> anyhow::Result<Self> {
         let client = redis::Client::open(config.redis_url.expose())
             .map_err(|e| anyhow::anyhow!("invalid redis_url: {e}"))?;
+        // Reconnection backs off 2× per try from redis' 1 s floor, capped at 500 ms, twice: a
+        // request that lands while Redis is down fails within about a second (the API answers
+        // 503) instead of waiting out redis' default schedule (a ×100 factor: minutes).
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(2))
             .set_response_timeout(Duration::from_secs(2))
+            .set_factor(2)
+            .set_max_delay(500)
             .set_number_of_retries(2);
         let conn = ConnectionManager::new_with_config(client, manager_config)
             .await

@@ -1,0 +1,84 @@
+//! The catalog's batch SKU lookup, the cart's only source of prices, names and availability.
+//! Any failure to get an answer (refused, timed out, a 5xx, an unreadable body) is
+//! `CatalogUnavailable`, which the API answers with `503`.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::error::{CartError, Result};
+
+/// What the catalog says about a SKU now.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SkuInfo {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub product_name: String,
+    pub seller_id: Uuid,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub price: Decimal,
+    pub currency: String,
+    /// `active` when buyable.
+    pub status: String,
+    pub available: i64,
+    pub image_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Lookup {
+    items: Vec<SkuInfo>,
+}
+
+#[derive(Clone)]
+pub struct CatalogClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl CatalogClient {
+    pub fn new(base: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The SKUs among `ids` that the catalog sells (unknown ones are absent). At most 100 ids.
+    pub async fn lookup(&self, ids: &[Uuid]) -> Result<Vec<SkuInfo>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let mut req = self
+            .http
+            .get(format!("{}/api/v1/skus", self.base))
+            .query(&[("ids", list.join(","))]);
+        if let Some(id) = shared::request_id::current() {
+            req = req.header("x-request-id", id);
+        }
+        let unavailable = |e: anyhow::Error| CartError::CatalogUnavailable(e);
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| unavailable(anyhow::anyhow!("catalog lookup: {e}")))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(unavailable(anyhow::anyhow!(
+                "catalog lookup answered {status}: {body}"
+            )));
+        }
+        let body: Lookup = resp
+            .json()
+            .await
+            .map_err(|e| unavailable(anyhow::anyhow!("catalog lookup body: {e}")))?;
+        metrics::counter!("cart_catalog_lookups_total").increment(1);
+        Ok(body.items)
+    }
+}
