@@ -17,8 +17,8 @@ PG_USER="${PGUSER:-postgres}"
 REDIS_HOST="${REDIS_HOST:-127.0.0.1}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 
-# The services that exist (cart, order, payment join as their issues land) and their ports.
-SERVICES=(identity catalog)
+# The services that exist (order and payment join as their issues land) and their ports.
+SERVICES=(identity catalog cart)
 declare -A PORT_OF=(
   [identity]="${IDENTITY_PORT:-8081}"
   [catalog]="${CATALOG_PORT:-8082}"

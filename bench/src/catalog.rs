@@ -39,7 +39,7 @@ async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
 }
 
 /// The bench category and products, made once: (category id, product ids, sku ids).
-async fn fixtures(
+pub async fn fixtures(
     client: &reqwest::Client,
     o: &Options,
 ) -> anyhow::Result<(String, Vec<String>, Vec<String>)> {
@@ -96,9 +96,11 @@ async fn fixtures(
                 client
                     .post(format!("{base}/api/v1/products"))
                     .bearer_auth(&seller)
-                    .json(&json!({"name": format!("Bench product {i} kettle"), "slug": slug,
+                    .json(
+                        &json!({"name": format!("Bench product {i} kettle"), "slug": slug,
                                   "description": "a product made by the benchmark",
-                                  "category_id": category})),
+                                  "category_id": category}),
+                    ),
             )
             .await?;
             let id = p["id"].as_str().context("product id")?.to_owned();
@@ -147,7 +149,10 @@ pub async fn run(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()> {
 
     // Warm the cache, then read round-robin: every read is a hit.
     for p in products.iter() {
-        client.get(format!("{base}/api/v1/products/{p}")).send().await?;
+        client
+            .get(format!("{base}/api/v1/products/{p}"))
+            .send()
+            .await?;
     }
     let (c, b, p, n) = (client.clone(), base.clone(), products.clone(), next.clone());
     rows.push(
@@ -232,7 +237,9 @@ pub async fn run(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         .await,
     );
 
-    let search = Arc::new(format!("{base}/api/v1/products?q=kettle&sort=newest&limit=20"));
+    let search = Arc::new(format!(
+        "{base}/api/v1/products?q=kettle&sort=newest&limit=20"
+    ));
     let c = client.clone();
     rows.push(
         load(

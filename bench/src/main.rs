@@ -2,11 +2,13 @@
 //! throughput and latency percentiles per scenario. `scripts/bench` calls it; later services add
 //! their scenarios here.
 //!
-//! Usage: `koupang-bench [--identity URL] [--catalog URL] [--concurrency N] [--seconds S] [SCENARIO...]`
+//! Usage: `koupang-bench [--identity URL] [--catalog URL] [--cart URL] [--concurrency N] [--seconds S] [SCENARIO...]`
 //! Scenarios: `identity` (login, GET /users/me; needs `make up`), `catalog` (product detail cached
-//! and uncached, filtered listing, batch SKU lookup; needs `make up`), `events` (outbox relay
+//! and uncached, filtered listing, batch SKU lookup; needs `make up`), `cart` (add-to-cart,
+//! get-cart; needs `make up`), `events` (outbox relay
 //! throughput and commit→handled latency; needs Postgres and a broker, `--rate`, `--prefill`).
 
+mod cart;
 mod catalog;
 mod events;
 
@@ -21,6 +23,7 @@ use tokio::sync::Mutex;
 struct Options {
     identity: String,
     catalog: String,
+    cart: String,
     redis_url: String,
     redis_prefix: String,
     database_url: String,
@@ -36,6 +39,7 @@ fn options() -> anyhow::Result<Options> {
     let mut o = Options {
         identity: std::env::var("IDENTITY_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into()),
         catalog: std::env::var("CATALOG_URL").unwrap_or_else(|_| "http://127.0.0.1:8082".into()),
+        cart: std::env::var("CART_URL").unwrap_or_else(|_| "http://127.0.0.1:8083".into()),
         redis_url: std::env::var("CATALOG_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
         redis_prefix: std::env::var("CATALOG_REDIS_PREFIX").unwrap_or_else(|_| "koupang:".into()),
@@ -59,6 +63,7 @@ fn options() -> anyhow::Result<Options> {
         match a.as_str() {
             "--identity" => o.identity = value()?,
             "--catalog" => o.catalog = value()?,
+            "--cart" => o.cart = value()?,
             "--database-url" => o.database_url = value()?,
             "--brokers" => o.brokers = value()?,
             "--rate" => o.rate = value()?.parse()?,
@@ -307,7 +312,8 @@ async fn main() -> anyhow::Result<()> {
             "identity" => identity(&o, &mut rows).await?,
             "events" => events_scenario(&o, &mut rows).await?,
             "catalog" => catalog::run(&o, &mut rows).await?,
-            other => anyhow::bail!("unknown scenario '{other}' (identity, catalog, events)"),
+            "cart" => cart::run(&o, &mut rows).await?,
+            other => anyhow::bail!("unknown scenario '{other}' (identity, catalog, cart, events)"),
         }
     }
     print(&rows);

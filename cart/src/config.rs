@@ -53,7 +53,10 @@ impl CartConfig {
             );
         }
         if !(self.catalog_url.starts_with("http://") || self.catalog_url.starts_with("https://")) {
-            errors.push(format!("catalog_url must be an http(s) URL, not '{}'", self.catalog_url));
+            errors.push(format!(
+                "catalog_url must be an http(s) URL, not '{}'",
+                self.catalog_url
+            ));
         }
         if !(100..=30_000).contains(&self.catalog_timeout_ms) {
             errors.push("catalog_timeout_ms must be between 100 and 30000".into());

@@ -29,7 +29,11 @@ impl RedisEventHandler for OrderConfirmedHandler {
                 Err(e) => return Err(HandlerError::Permanent(e.into())),
             };
             let [q, l, t] = CartStore::keys(&self.prefix, confirmed.buyer_id);
-            let skus: Vec<String> = confirmed.items.iter().map(|i| i.sku_id.to_string()).collect();
+            let skus: Vec<String> = confirmed
+                .items
+                .iter()
+                .map(|i| i.sku_id.to_string())
+                .collect();
             let mut pipe = redis::pipe();
             pipe.atomic();
             if !skus.is_empty() {

@@ -230,7 +230,8 @@ impl Infra {
         Ok(())
     }
 
-    /// Consume `topics` as consumer group `group` with an inbox in this service's database.
+    /// Consume `topics` as consumer group `group` with an inbox in this service's database. Both
+    /// names get the configured topic prefix, so stacks sharing a broker never share a group.
     pub fn consume(
         &mut self,
         group: &str,
@@ -239,8 +240,9 @@ impl Infra {
     ) -> anyhow::Result<()> {
         let topics = self.physical_topics(topics);
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let group = format!("{}{group}", self.config.kafka_topic_prefix);
         let config =
-            crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, group, &topics);
+            crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, &group, &topics);
         let consumer = crate::consumer::EventConsumer::postgres(config, self.db()?, handler)?;
         self.background
             .push(Box::new(move |stop| tokio::spawn(consumer.run(stop))));
@@ -257,8 +259,9 @@ impl Infra {
         let redis = self.redis()?;
         let topics = self.physical_topics(topics);
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let group = format!("{}{group}", self.config.kafka_topic_prefix);
         let config =
-            crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, group, &topics);
+            crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, &group, &topics);
         let prefix = redis.key(&[]);
         let consumer =
             crate::consumer::EventConsumer::redis(config, redis.conn(), &prefix, handler)?;

@@ -179,7 +179,8 @@ pub async fn validate(state: &AppState, buyer: Uuid) -> Result<Validation> {
     let items: Vec<ValidatedLine> = lines
         .into_iter()
         .map(|l| {
-            let snapshot_price = Decimal::from_str_exact(&l.snapshot.unit_price).unwrap_or_default();
+            let snapshot_price =
+                Decimal::from_str_exact(&l.snapshot.unit_price).unwrap_or_default();
             let now = current.get(&l.sku_id);
             let status = match now {
                 None => LineStatus::Unavailable,
@@ -242,7 +243,10 @@ mod tests {
             .collect();
         assert_eq!(
             totals,
-            vec![("KRW".into(), "3000".into()), ("USD".into(), "59.99".into())]
+            vec![
+                ("KRW".into(), "3000".into()),
+                ("USD".into(), "59.99".into())
+            ]
         );
     }
 }

@@ -99,7 +99,11 @@ impl CartStore {
     /// The three keys of `buyer`'s cart (quantities, snapshots, added-at).
     pub fn keys(prefix: &str, buyer: Uuid) -> [String; 3] {
         let base = format!("{prefix}cart:{{{buyer}}}");
-        [format!("{base}:q"), format!("{base}:l"), format!("{base}:t")]
+        [
+            format!("{base}:q"),
+            format!("{base}:l"),
+            format!("{base}:t"),
+        ]
     }
 
     /// The Redis connection (for operators' tools and tests).

@@ -31,7 +31,9 @@ async fn wait_for(app: &TestApp, b: &Buyer, lines: usize) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let cart = app.get_cart(b).await;
-        if cart["items"].as_array().unwrap().len() == lines || tokio::time::Instant::now() > deadline {
+        if cart["items"].as_array().unwrap().len() == lines
+            || tokio::time::Instant::now() > deadline
+        {
             return cart;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -53,7 +55,14 @@ async fn a_confirmed_order_removes_the_bought_lines_once() {
     let cart = wait_for(&app, &b, 1).await;
     assert_eq!(cart["items"].as_array().unwrap().len(), 1, "{cart}");
     assert_eq!(cart["items"][0]["sku_id"], skus[1]);
-    assert_eq!(app.get_cart(&other).await["items"].as_array().unwrap().len(), 1, "other buyers untouched");
+    assert_eq!(
+        app.get_cart(&other).await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "other buyers untouched"
+    );
 
     // The buyer puts the item back; a redelivery of the same event must not take it again.
     app.add_ok(&b, &skus[0], 1).await;
@@ -65,5 +74,8 @@ async fn a_confirmed_order_removes_the_bought_lines_once() {
     let cart = wait_for(&app, &b, 1).await;
     let items = cart["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{cart}");
-    assert_eq!(items[0]["sku_id"], skus[0], "the re-added line survived the duplicate");
+    assert_eq!(
+        items[0]["sku_id"], skus[0],
+        "the re-added line survived the duplicate"
+    );
 }

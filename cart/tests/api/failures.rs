@@ -21,7 +21,13 @@ async fn with_the_catalog_unreachable_pricing_operations_answer_503() {
         "CATALOG_UNAVAILABLE",
     )
     .await;
-    assert!(!err["error"]["message"].as_str().unwrap().contains("127.0.0.1"), "no internals");
+    assert!(
+        !err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1"),
+        "no internals"
+    );
     // A line from before the catalog went away (written straight into the store).
     let sku = uuid::Uuid::now_v7();
     let snapshot = cart::cart::store::Snapshot {
@@ -33,7 +39,8 @@ async fn with_the_catalog_unreachable_pricing_operations_answer_503() {
     };
     app.state.store.add(b.id, sku, 2, &snapshot).await.unwrap();
     assert_error(
-        app.send(Method::POST, "/api/v1/cart/validate", &b.token, None).await,
+        app.send(Method::POST, "/api/v1/cart/validate", &b.token, None)
+            .await,
         StatusCode::SERVICE_UNAVAILABLE,
         "CATALOG_UNAVAILABLE",
     )
@@ -46,9 +53,20 @@ struct OwnRedis(Child, u16);
 
 impl OwnRedis {
     fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -84,12 +102,32 @@ async fn with_redis_gone_the_cart_answers_503_not_a_panic() {
     for resp in [
         app.send(Method::GET, "/api/v1/cart", &b.token, None).await,
         app.add(&b, &sku, 1).await,
-        app.send(Method::DELETE, "/api/v1/cart", &b.token, None).await,
+        app.send(Method::DELETE, "/api/v1/cart", &b.token, None)
+            .await,
     ] {
-        assert_error(resp, StatusCode::SERVICE_UNAVAILABLE, "CART_STORE_UNAVAILABLE").await;
+        assert_error(
+            resp,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "CART_STORE_UNAVAILABLE",
+        )
+        .await;
     }
-    let live = app.client.get(format!("{}/health/live", app.base)).send().await.unwrap();
+    let live = app
+        .client
+        .get(format!("{}/health/live", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(live.status(), StatusCode::OK, "the process is alive");
-    let ready = app.client.get(format!("{}/health/ready", app.base)).send().await.unwrap();
-    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE, "and says it is not ready");
+    let ready = app
+        .client
+        .get(format!("{}/health/ready", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "and says it is not ready"
+    );
 }

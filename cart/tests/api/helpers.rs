@@ -74,7 +74,9 @@ pub fn buyer() -> Buyer {
 async fn spawn_catalog(topic_prefix: &str) -> Catalog {
     static MIGRATOR: OnceLock<sqlx::migrate::Migrator> = OnceLock::new();
     let migrator = MIGRATOR.get_or_init(|| shared::db::service_migrator(&catalog::MIGRATOR));
-    let db = TestDb::create("catalog", migrator).await.expect("catalog database");
+    let db = TestDb::create("catalog", migrator)
+        .await
+        .expect("catalog database");
     let mut config = catalog::CatalogConfig::defaults(Profile::Test);
     config.common.port = 0;
     config.common.database_url = Secret::new(db.url.clone());
@@ -86,7 +88,9 @@ async fn spawn_catalog(topic_prefix: &str) -> Catalog {
     config.common.kafka_brokers = brokers();
     config.common.kafka_topic_partitions = 2;
     config.common.kafka_topic_prefix = topic_prefix.to_owned();
-    let app = catalog::Application::build(config).await.expect("catalog starts");
+    let app = catalog::Application::build(config)
+        .await
+        .expect("catalog starts");
     let base = format!("http://{}", app.addr());
     let shutdown = app.shutdown_handle();
     tokio::spawn(app.run_until_stopped());
@@ -133,7 +137,13 @@ impl TestApp {
         }
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> Response {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Response {
         let mut req = self
             .client
             .request(method, format!("{}{path}", self.base))
@@ -145,7 +155,9 @@ impl TestApp {
     }
 
     pub async fn get_cart(&self, b: &Buyer) -> Value {
-        let resp = self.send(reqwest::Method::GET, "/api/v1/cart", &b.token, None).await;
+        let resp = self
+            .send(reqwest::Method::GET, "/api/v1/cart", &b.token, None)
+            .await;
         assert_eq!(resp.status(), StatusCode::OK);
         resp.json().await.unwrap()
     }
@@ -176,14 +188,22 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert!(resp.status().is_success(), "catalog {path}: {}", resp.status());
+        assert!(
+            resp.status().is_success(),
+            "catalog {path}: {}",
+            resp.status()
+        );
         resp.json().await.unwrap_or(Value::Null)
     }
 
     /// An active product named `name` with one SKU per (price, stock): the SKU ids.
     pub async fn product(&self, name: &str, skus: &[(&str, i64)]) -> Vec<String> {
         let p = self
-            .catalog_call(reqwest::Method::POST, "/api/v1/products", json!({"name": name}))
+            .catalog_call(
+                reqwest::Method::POST,
+                "/api/v1/products",
+                json!({"name": name}),
+            )
             .await;
         let id = p["id"].as_str().unwrap().to_owned();
         let mut out = Vec::new();

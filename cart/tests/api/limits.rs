@@ -14,13 +14,29 @@ async fn quantities_outside_one_to_ninety_nine_are_refused() {
     let sku = app.product("Bolt", &[("0.10", 500)]).await.remove(0);
     let b = buyer();
     for q in [0, -1, 100] {
-        assert_error(app.add(&b, &sku, q).await, StatusCode::UNPROCESSABLE_ENTITY, "CART_QUANTITY_LIMIT").await;
+        assert_error(
+            app.add(&b, &sku, q).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "CART_QUANTITY_LIMIT",
+        )
+        .await;
     }
     app.add_ok(&b, &sku, 90).await;
-    let err = assert_error(app.add(&b, &sku, 10).await, StatusCode::UNPROCESSABLE_ENTITY, "CART_QUANTITY_LIMIT").await;
+    let err = assert_error(
+        app.add(&b, &sku, 10).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "CART_QUANTITY_LIMIT",
+    )
+    .await;
     assert_eq!(err["error"]["details"]["would_be"], 100);
     assert_error(
-        app.send(Method::PUT, &format!("/api/v1/cart/items/{sku}"), &b.token, Some(json!({"quantity": 0}))).await,
+        app.send(
+            Method::PUT,
+            &format!("/api/v1/cart/items/{sku}"),
+            &b.token,
+            Some(json!({"quantity": 0})),
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "CART_QUANTITY_LIMIT",
     )
@@ -44,7 +60,10 @@ async fn racing_adds_of_52_skus_leave_exactly_50_lines() {
         })
     }))
     .await;
-    let ok = results.iter().filter(|r| r.as_ref().unwrap().0 == StatusCode::OK).count();
+    let ok = results
+        .iter()
+        .filter(|r| r.as_ref().unwrap().0 == StatusCode::OK)
+        .count();
     let full: Vec<_> = results
         .iter()
         .map(|r| r.as_ref().unwrap())
@@ -56,7 +75,10 @@ async fn racing_adds_of_52_skus_leave_exactly_50_lines() {
         assert_eq!(*status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(code.as_deref(), Some("CART_LINE_LIMIT"));
     }
-    assert_eq!(app.get_cart(&b).await["items"].as_array().unwrap().len(), 50);
+    assert_eq!(
+        app.get_cart(&b).await["items"].as_array().unwrap().len(),
+        50
+    );
 }
 
 #[tokio::test]
@@ -69,7 +91,10 @@ async fn racing_adds_to_one_line_never_pass_ninety_nine() {
         tokio::spawn(async move { app.add(&b, &sku, 10).await.status() })
     }))
     .await;
-    let ok = results.iter().filter(|s| *s.as_ref().unwrap() == StatusCode::OK).count();
+    let ok = results
+        .iter()
+        .filter(|s| *s.as_ref().unwrap() == StatusCode::OK)
+        .count();
     assert_eq!(ok, 9, "9 × 10 fit under 99, the tenth would make 100");
     assert_eq!(app.get_cart(&b).await["items"][0]["quantity"], 90);
 }
