@@ -2,8 +2,8 @@
 
 use axum::routing::{get, post, put};
 use axum::Router;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use shared::server::BearerAuth;
+use utoipa::OpenApi;
 
 use crate::cart::routes as c;
 use crate::startup::AppState;
@@ -15,23 +15,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/cart/items/{sku_id}", put(c::set).delete(c::remove))
         .route("/api/v1/cart/validate", post(c::validate))
         .with_state(state)
-}
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
 }
 
 #[derive(OpenApi)]

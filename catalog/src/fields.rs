@@ -12,10 +12,22 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Control characters other than line breaks and tabs have no place in catalog text (and a NUL
+/// cannot be stored by Postgres at all).
+fn has_control(v: &str) -> bool {
+    v.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
+
 /// A trimmed, non-empty text of at most `max` characters.
 pub fn required_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) -> String {
     let v = value.trim();
-    if v.is_empty() {
+    if has_control(v) {
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    } else if v.is_empty() {
         errors.push(FieldError::new(field, "must not be empty"));
     } else if v.chars().count() > max {
         errors.push(FieldError::new(
@@ -34,7 +46,12 @@ pub fn optional_text(
     max: usize,
 ) -> Option<String> {
     let v = value.map(str::trim).filter(|v| !v.is_empty())?;
-    if v.chars().count() > max {
+    if has_control(v) {
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    } else if v.chars().count() > max {
         errors.push(FieldError::new(
             field,
             format!("must be at most {max} characters"),
@@ -84,5 +101,21 @@ pub fn finish<T>(errors: Vec<FieldError>, value: T) -> Result<T, crate::error::C
         Ok(value)
     } else {
         Err(crate::error::CatalogError::Validation(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_with_control_characters_is_refused_but_line_breaks_are_fine() {
+        let mut errors = Vec::new();
+        required_text(&mut errors, "name", "a\u{0}b", 10);
+        optional_text(&mut errors, "description", Some("bell\u{7}"), 10);
+        assert_eq!(errors.len(), 2);
+        let mut ok = Vec::new();
+        optional_text(&mut ok, "description", Some("line one\nline two\tend"), 100);
+        assert!(ok.is_empty());
     }
 }

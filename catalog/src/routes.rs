@@ -2,8 +2,8 @@
 
 use axum::routing::{get, post, put};
 use axum::Router;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use shared::server::BearerAuth;
+use utoipa::OpenApi;
 
 use crate::startup::AppState;
 use crate::{brands, categories, inventory, products};
@@ -80,23 +80,6 @@ pub fn router(state: AppState) -> Router {
             get(inventory::routes::reservations),
         )
         .with_state(state)
-}
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
 }
 
 #[derive(OpenApi)]

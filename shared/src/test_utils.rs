@@ -176,3 +176,39 @@ pub fn mint_token(user: Uuid, role: Role) -> String {
         jti: Uuid::now_v7(),
     })
 }
+
+/// A PEM file holding the test key's public half, for services that verify tokens from
+/// `jwt_public_key_path` (one file per test process).
+pub fn public_key_file() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = std::env::temp_dir().join("koupang-test-keys");
+        std::fs::create_dir_all(&dir).expect("key folder");
+        let path = dir.join(format!("{}.pub.pem", std::process::id()));
+        std::fs::write(&path, test_keys().public_pem()).expect("public key file");
+        path.display().to_string()
+    })
+}
+
+/// Assert the one error body of SPEC §2 with `status` and `code` (and the response's request id
+/// in it); returns the body.
+pub async fn assert_error(
+    resp: reqwest::Response,
+    status: reqwest::StatusCode,
+    code: &str,
+) -> serde_json::Value {
+    assert_eq!(resp.status(), status, "status of a {code} answer");
+    let request_id = resp
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().expect("ASCII request id").to_owned());
+    let body: serde_json::Value = resp.json().await.expect("JSON error body");
+    assert_eq!(body["error"]["code"], code, "body: {body}");
+    assert!(body["error"]["message"].is_string(), "body: {body}");
+    assert_eq!(
+        body["error"]["request_id"].as_str().map(str::to_owned),
+        request_id,
+        "error body carries the response's request id"
+    );
+    body
+}

@@ -103,8 +103,11 @@ pub async fn list(state: &AppState, query: &ListQuery) -> Result<ListPage> {
         }
     }
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    if q.is_some_and(|q| q.chars().count() > 200) {
-        errors.push(FieldError::new("q", "must be at most 200 characters"));
+    if q.is_some_and(|q| q.chars().count() > 200 || q.chars().any(char::is_control)) {
+        errors.push(FieldError::new(
+            "q",
+            "must be at most 200 characters, without control characters",
+        ));
     }
     crate::fields::finish(errors, ())?;
     let sort = query.sort.unwrap_or_default();

@@ -124,6 +124,10 @@ pub async fn detail_by_slug(
     slug: &str,
     caller: Option<&AuthUser>,
 ) -> Result<ProductDetail> {
+    // No product has a slug that is not one; such a path cannot name anything.
+    if !crate::slug::is_valid(slug) {
+        return Err(CatalogError::NotFound(Entity::Product));
+    }
     let cached_id = match state.cache.slug_key(slug) {
         Some(key) => state.cache.get::<Uuid>(&key).await,
         None => None,
@@ -309,9 +313,16 @@ fn parse_price(errors: &mut Vec<FieldError>, price: &str, currency: &str) -> Opt
 }
 
 fn check_attributes(errors: &mut Vec<FieldError>, attributes: &Value) {
+    let json = attributes.to_string();
     if !attributes.is_object() {
         errors.push(FieldError::new("attributes", "must be a JSON object"));
-    } else if attributes.to_string().len() > MAX_ATTRIBUTES_BYTES {
+    } else if json.contains("\\u0000") {
+        // jsonb cannot hold a NUL.
+        errors.push(FieldError::new(
+            "attributes",
+            "must not contain NUL characters",
+        ));
+    } else if json.len() > MAX_ATTRIBUTES_BYTES {
         errors.push(FieldError::new(
             "attributes",
             format!("must be at most {MAX_ATTRIBUTES_BYTES} bytes of JSON"),

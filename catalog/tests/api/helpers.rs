@@ -22,17 +22,6 @@ pub fn brokers() -> String {
     std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
 }
 
-fn public_key_path() -> &'static str {
-    static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let dir = std::env::temp_dir().join("koupang-test-keys");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("catalog-{}.pub.pem", std::process::id()));
-        std::fs::write(&path, test_utils::test_keys().public_pem()).unwrap();
-        path.display().to_string()
-    })
-}
-
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -91,7 +80,7 @@ impl TestApp {
         config.common.redis_url = Secret::new(test_utils::redis_url());
         config.common.redis_prefix = test_utils::unique_redis_prefix();
         config.common.shutdown_grace_secs = 1;
-        config.common.jwt_public_key_path = Some(public_key_path().to_owned());
+        config.common.jwt_public_key_path = Some(test_utils::public_key_file().to_owned());
         config.common.kafka_brokers = brokers();
         config.common.kafka_topic_partitions = 2;
         config.common.kafka_topic_prefix = format!("t{}.", Uuid::now_v7().simple());
@@ -317,13 +306,7 @@ impl EventReader {
     }
 }
 
-/// Assert the status and the error code of an error answer; returns the body.
-pub async fn assert_error(resp: Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(resp.status(), status, "status");
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["error"]["code"], code, "{body}");
-    body
-}
+pub use shared::test_utils::assert_error;
 
 /// `OrderCreated` for `lines` of (sku id, quantity, unit price in USD).
 pub fn order_created(order: Uuid, lines: &[(&str, u32, &str)]) -> Envelope {

@@ -115,6 +115,25 @@ async fn invalid_products_are_refused_with_the_fields_named() {
         "category_id"
     );
 
+    // A NUL cannot be stored by Postgres: it is a 422, not a 500.
+    assert_error(
+        app.post_auth(
+            "/api/v1/products",
+            &seller.token,
+            json!({"name": "Mug\u{0}"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert_error(
+        app.get("/api/v1/products?q=mug%00").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "VALIDATION_FAILED",
+    )
+    .await;
+
     let resp = app
         .client
         .post(app.url("/api/v1/products"))
@@ -332,6 +351,12 @@ async fn a_product_is_found_by_slug_with_its_skus_and_images() {
     assert_eq!(body["skus"][0]["available"], 7);
     assert_eq!(body["images"][0]["is_primary"], true);
     assert_eq!(body["min_price"], "24.50");
+    assert_error(
+        app.get("/api/v1/products/slug/Not%20a%00slug").await,
+        StatusCode::NOT_FOUND,
+        "PRODUCT_NOT_FOUND",
+    )
+    .await;
     assert_error(
         app.get("/api/v1/products/slug/no-such-thing").await,
         StatusCode::NOT_FOUND,

@@ -235,20 +235,4 @@ impl TestApp {
     }
 }
 
-/// Assert the one error body and its code; returns the body.
-pub async fn assert_error(resp: Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(resp.status(), status, "status of a {code} answer");
-    let request_id = resp
-        .headers()
-        .get("x-request-id")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body: Value = resp.json().await.expect("JSON error body");
-    assert_eq!(body["error"]["code"], code, "body: {body}");
-    assert!(body["error"]["message"].is_string(), "body: {body}");
-    assert_eq!(
-        body["error"]["request_id"].as_str().map(str::to_owned),
-        request_id,
-        "error body carries the response's request id"
-    );
-    body
-}
+pub use shared::test_utils::assert_error;
