@@ -212,3 +212,113 @@ pub async fn assert_error(
     );
     body
 }
+
+/// An HTTP client bound to one service's base URL, with the request shapes API tests use.
+#[derive(Clone)]
+pub struct Http {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl Http {
+    pub fn new(base: impl Into<String>) -> Self {
+        Self {
+            base: base.into(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Send `method path` with an optional bearer token and JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.send(reqwest::Method::GET, path, None, None).await
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, None, Some(&body))
+            .await
+    }
+
+    pub async fn post_auth(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, Some(token), Some(&body))
+            .await
+    }
+
+    pub async fn patch_auth(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.send(reqwest::Method::PATCH, path, Some(token), Some(&body))
+            .await
+    }
+
+    pub async fn put_auth(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.send(reqwest::Method::PUT, path, Some(token), Some(&body))
+            .await
+    }
+
+    pub async fn delete_auth(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send(reqwest::Method::DELETE, path, Some(token), None)
+            .await
+    }
+}
+
+/// Publish `env` on `prefix + topic` of the test broker, keyed by its aggregate.
+pub async fn publish(brokers: &str, topic: &str, env: &crate::events::Envelope) {
+    use rdkafka::producer::FutureRecord;
+    let producer = crate::kafka::producer(brokers, "test-publisher").expect("producer");
+    let payload = env.to_json();
+    producer
+        .send(
+            FutureRecord::to(topic)
+                .key(env.aggregate_id.as_bytes())
+                .payload(&payload)
+                .headers(crate::kafka::headers(&env.headers())),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .expect("publish");
+}
+
+/// The test broker (`TEST_KAFKA_BROKERS`, default `127.0.0.1:19092`).
+pub fn brokers() -> String {
+    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
+}

@@ -2,10 +2,8 @@
 //! topic prefix on the test broker. Products are made through the catalog's API as a seller.
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use cart::{Application, CartConfig};
-use rdkafka::producer::FutureRecord;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use shared::auth::Role;
@@ -15,9 +13,7 @@ use shared::server::ShutdownHandle;
 use shared::test_utils::{self, TestDb};
 use uuid::Uuid;
 
-pub fn brokers() -> String {
-    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
-}
+use shared::test_utils::brokers;
 
 pub struct Catalog {
     pub base: String,
@@ -224,20 +220,8 @@ impl TestApp {
 
     /// Publish an envelope on this app's `orders.events`.
     pub async fn publish_order_event(&self, env: &Envelope) {
-        let producer = shared::kafka::producer(&brokers(), "cart-test").unwrap();
         let topic = format!("{}{}", self.topic_prefix, topics::ORDERS);
-        let payload = env.to_json();
-        producer
-            .send(
-                FutureRecord::to(&topic)
-                    .key(env.aggregate_id.as_bytes())
-                    .payload(&payload)
-                    .headers(shared::kafka::headers(&env.headers())),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
+        test_utils::publish(&brokers(), &topic, env).await;
     }
 
     pub fn redis(&self) -> redis::aio::ConnectionManager {

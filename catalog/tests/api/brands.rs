@@ -82,11 +82,11 @@ async fn brands_link_to_categories_both_ways() {
     let tools = app.admin_category("Tools", None).await;
     let link = format!("/api/v1/brands/{id}/categories/{tools}");
     assert_eq!(
-        app.put_auth(&link, &app.admin).await.status(),
+        app.put_auth(&link, &app.admin, Value::Null).await.status(),
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        app.put_auth(&link, &app.admin).await.status(),
+        app.put_auth(&link, &app.admin, Value::Null).await.status(),
         StatusCode::NO_CONTENT,
         "idempotent"
     );
@@ -108,6 +108,7 @@ async fn brands_link_to_categories_both_ways() {
         app.put_auth(
             &format!("/api/v1/brands/{id}/categories/{}", uuid::Uuid::now_v7()),
             &app.admin,
+            Value::Null,
         )
         .await,
         StatusCode::NOT_FOUND,

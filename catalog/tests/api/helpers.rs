@@ -8,8 +8,7 @@ use std::time::Duration;
 use catalog::{AppState, Application, CatalogConfig};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::FutureRecord;
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use shared::auth::Role;
 use shared::config::{Profile, Secret};
@@ -18,18 +17,22 @@ use shared::server::ShutdownHandle;
 use shared::test_utils::{self, TestDb};
 use uuid::Uuid;
 
-pub fn brokers() -> String {
-    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
-}
+use shared::test_utils::brokers;
 
 pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
+    pub http: test_utils::Http,
     pub state: AppState,
     pub topic_prefix: String,
     pub admin: String,
     shutdown: ShutdownHandle,
     _db: TestDb,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = test_utils::Http;
+    fn deref(&self) -> &test_utils::Http {
+        &self.http
+    }
 }
 
 impl Drop for TestApp {
@@ -92,73 +95,13 @@ impl TestApp {
         let shutdown = app.shutdown_handle();
         tokio::spawn(app.run_until_stopped());
         Self {
-            base,
-            client: reqwest::Client::new(),
+            http: test_utils::Http::new(base),
             state,
             topic_prefix,
             admin: test_utils::mint_token(Uuid::now_v7(), Role::Admin),
             shutdown,
             _db: db,
         }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    pub async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn post_auth(&self, path: &str, token: &str, body: Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn patch_auth(&self, path: &str, token: &str, body: Value) -> Response {
-        self.client
-            .patch(self.url(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn put_auth(&self, path: &str, token: &str) -> Response {
-        self.client
-            .put(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn delete_auth(&self, path: &str, token: &str) -> Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
     }
 
     /// Create a product as `seller`; returns its JSON.
@@ -252,20 +195,8 @@ impl TestApp {
 
     /// Publish an envelope on this app's `orders.events`, keyed by its order.
     pub async fn publish_order_event(&self, env: &Envelope) {
-        let producer = shared::kafka::producer(&brokers(), "catalog-test").unwrap();
         let topic = format!("{}{}", self.topic_prefix, topics::ORDERS);
-        let payload = env.to_json();
-        producer
-            .send(
-                FutureRecord::to(&topic)
-                    .key(env.aggregate_id.as_bytes())
-                    .payload(&payload)
-                    .headers(shared::kafka::headers(&env.headers())),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
+        test_utils::publish(&brokers(), &topic, env).await;
     }
 
     /// A reader of this app's `catalog.events` from the beginning.

@@ -13,12 +13,18 @@ use shared::test_utils::{self, TestDb};
 pub const PASSWORD: &str = "Corr3ct-horse!";
 
 pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
+    pub http: test_utils::Http,
     pub state: AppState,
     pub mail_dir: PathBuf,
     shutdown: ShutdownHandle,
     _db: TestDb,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = test_utils::Http;
+    fn deref(&self) -> &test_utils::Http {
+        &self.http
+    }
 }
 
 impl Drop for TestApp {
@@ -63,82 +69,12 @@ impl TestApp {
         let shutdown = app.shutdown_handle();
         tokio::spawn(app.run_until_stopped());
         Self {
-            base,
-            client: reqwest::Client::new(),
+            http: test_utils::Http::new(base),
             state,
             mail_dir,
             shutdown,
             _db: db,
         }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn post_auth(&self, path: &str, token: &str, body: Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn patch_auth(&self, path: &str, token: &str, body: Value) -> Response {
-        self.client
-            .patch(self.url(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn put_auth(&self, path: &str, token: &str, body: Value) -> Response {
-        self.client
-            .put(self.url(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn delete_auth(&self, path: &str, token: &str) -> Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
     }
 
     pub async fn register(&self, username: &str, role: &str) -> Response {
