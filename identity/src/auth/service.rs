@@ -58,8 +58,11 @@ pub async fn login(
     ip: Option<IpAddr>,
 ) -> Result<TokenResponse, IdentityError> {
     let identifier = req.username.trim();
+    // No account has a name with control characters (and Postgres cannot compare a NUL), so
+    // such a name is simply wrong, like any unknown one.
     if identifier.is_empty()
         || identifier.len() > 254
+        || identifier.chars().any(char::is_control)
         || req.password.is_empty()
         || req.password.len() > 1024
     {

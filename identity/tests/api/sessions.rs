@@ -39,6 +39,18 @@ async fn unknown_user_and_wrong_password_get_the_same_401() {
 }
 
 #[tokio::test]
+async fn a_login_name_with_a_nul_is_a_wrong_name_not_a_server_error() {
+    let app = TestApp::spawn().await;
+    app.user("nadia", "BUYER").await;
+    assert_error(
+        app.login("nadia\u{0}", PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn unknown_users_cost_a_password_verification_like_known_ones() {
     let app = TestApp::spawn().await;
     app.user("ivy", "BUYER").await;
