@@ -9,6 +9,7 @@ mod categories;
 mod helpers;
 mod inventory;
 mod listing;
+mod platform;
 mod products;
 mod saga;
 mod skus;

@@ -1,0 +1,53 @@
+//! The platform surface every service has: OpenAPI, metrics, health, the error body for routes
+//! that do not exist.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{assert_error, Caller, TestApp};
+
+#[tokio::test]
+async fn the_openapi_document_names_every_public_route() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    for path in [
+        "/api/v1/products",
+        "/api/v1/products/{id}",
+        "/api/v1/products/slug/{slug}",
+        "/api/v1/products/{id}/skus",
+        "/api/v1/skus",
+        "/api/v1/skus/{id}/stock",
+        "/api/v1/categories/{id}/subtree",
+        "/api/v1/brands/{id}/categories/{category_id}",
+        "/api/v1/inventory/audit",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from /openapi.json"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn metrics_count_cache_hits_and_readiness_names_the_dependencies() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (id, _) = app.listed(&seller, "Metered", "3.00", 1).await;
+    app.get(&format!("/api/v1/products/{id}")).await;
+    app.get(&format!("/api/v1/products/{id}")).await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("catalog_cache_total{result=\"hit\"}"),
+        "a second read is a hit: {metrics}"
+    );
+    let ready: Value = app.get("/health/ready").await.json().await.unwrap();
+    assert_eq!(ready["checks"]["postgres"], "ok");
+    assert_eq!(ready["checks"]["kafka"], "ok");
+    assert_error(
+        app.get("/api/v1/nope").await,
+        StatusCode::NOT_FOUND,
+        "ROUTE_NOT_FOUND",
+    )
+    .await;
+}
