@@ -31,7 +31,7 @@ pub async fn add(
     Ok(Json(service::add(&state, buyer, req).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/cart/items/{sku_id}", tag = "cart", security(("bearer" = [])), request_body = SetQuantity,
+#[utoipa::path(put, path = "/api/v1/cart/items/{sku_id}", params(("sku_id" = Uuid, Path)), tag = "cart", security(("bearer" = [])), request_body = SetQuantity,
     responses((status = 200, body = CartView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn set(
     State(state): State<AppState>,
@@ -43,7 +43,7 @@ pub async fn set(
     Ok(Json(service::set(&state, buyer, sku, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/cart/items/{sku_id}", tag = "cart", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/cart/items/{sku_id}", params(("sku_id" = Uuid, Path)), tag = "cart", security(("bearer" = [])),
     responses((status = 200, body = CartView), (status = 404, body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,

@@ -37,13 +37,13 @@ pub async fn list(
     Ok(Json(service::list(&state.db, &params).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/brands/{id}", tag = "brands",
+#[utoipa::path(get, path = "/api/v1/brands/{id}", params(("id" = Uuid, Path)), tag = "brands",
     responses((status = 200, body = Brand), (status = 404, body = ErrorBody)))]
 pub async fn get(State(state): State<AppState>, AppPath(id): AppPath<Uuid>) -> Result<Json<Brand>> {
     Ok(Json(service::get(&state.db, id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/brands/{id}", tag = "brands", security(("bearer" = [])), request_body = UpdateBrand,
+#[utoipa::path(patch, path = "/api/v1/brands/{id}", params(("id" = Uuid, Path)), tag = "brands", security(("bearer" = [])), request_body = UpdateBrand,
     responses((status = 200, body = Brand), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -54,7 +54,7 @@ pub async fn update(
     Ok(Json(service::update(&state.db, id, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/brands/{id}", tag = "brands", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/brands/{id}", params(("id" = Uuid, Path)), tag = "brands", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -65,7 +65,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/brands/{id}/categories", tag = "brands",
+#[utoipa::path(get, path = "/api/v1/brands/{id}/categories", params(("id" = Uuid, Path)), tag = "brands",
     responses((status = 200, body = CategoryList), (status = 404, body = ErrorBody)))]
 pub async fn categories(
     State(state): State<AppState>,
@@ -76,7 +76,7 @@ pub async fn categories(
     }))
 }
 
-#[utoipa::path(put, path = "/api/v1/brands/{id}/categories/{category_id}", tag = "brands", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/brands/{id}/categories/{category_id}", params(("id" = Uuid, Path), ("category_id" = Uuid, Path)), tag = "brands", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn link(
     State(state): State<AppState>,
@@ -87,7 +87,7 @@ pub async fn link(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(delete, path = "/api/v1/brands/{id}/categories/{category_id}", tag = "brands", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/brands/{id}/categories/{category_id}", params(("id" = Uuid, Path), ("category_id" = Uuid, Path)), tag = "brands", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn unlink(
     State(state): State<AppState>,
@@ -98,7 +98,7 @@ pub async fn unlink(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/categories/{id}/brands", tag = "categories",
+#[utoipa::path(get, path = "/api/v1/categories/{id}/brands", params(("id" = Uuid, Path)), tag = "categories",
     responses((status = 200, body = BrandList), (status = 404, body = ErrorBody)))]
 pub async fn of_category(
     State(state): State<AppState>,

@@ -37,7 +37,7 @@ pub async fn list(
     Ok(Json(service::list(&state.db, &params).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/categories/{id}", tag = "categories",
+#[utoipa::path(get, path = "/api/v1/categories/{id}", params(("id" = Uuid, Path)), tag = "categories",
     responses((status = 200, body = Category), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -46,7 +46,7 @@ pub async fn get(
     Ok(Json(service::get(&state.db, id).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/categories/{id}/children", tag = "categories",
+#[utoipa::path(get, path = "/api/v1/categories/{id}/children", params(("id" = Uuid, Path)), tag = "categories",
     responses((status = 200, body = CategoryList), (status = 404, body = ErrorBody)))]
 pub async fn children(
     State(state): State<AppState>,
@@ -57,7 +57,7 @@ pub async fn children(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/categories/{id}/subtree", tag = "categories",
+#[utoipa::path(get, path = "/api/v1/categories/{id}/subtree", params(("id" = Uuid, Path)), tag = "categories",
     responses((status = 200, body = CategoryNodes), (status = 404, body = ErrorBody)))]
 pub async fn subtree(
     State(state): State<AppState>,
@@ -68,7 +68,7 @@ pub async fn subtree(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/categories/{id}/ancestors", tag = "categories",
+#[utoipa::path(get, path = "/api/v1/categories/{id}/ancestors", params(("id" = Uuid, Path)), tag = "categories",
     responses((status = 200, body = CategoryNodes), (status = 404, body = ErrorBody)))]
 pub async fn ancestors(
     State(state): State<AppState>,
@@ -79,7 +79,7 @@ pub async fn ancestors(
     }))
 }
 
-#[utoipa::path(patch, path = "/api/v1/categories/{id}", tag = "categories", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/categories/{id}", params(("id" = Uuid, Path)), tag = "categories", security(("bearer" = [])),
     request_body = UpdateCategory,
     responses((status = 200, body = Category), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
@@ -91,7 +91,7 @@ pub async fn update(
     Ok(Json(service::update(&state.db, id, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/categories/{id}", tag = "categories", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/categories/{id}", params(("id" = Uuid, Path)), tag = "categories", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,

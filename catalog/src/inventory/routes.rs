@@ -29,7 +29,7 @@ pub struct ReservationList {
     pub items: Vec<Reservation>,
 }
 
-#[utoipa::path(get, path = "/api/v1/inventory/reservations/{order_id}", tag = "inventory", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/inventory/reservations/{order_id}", params(("order_id" = Uuid, Path)), tag = "inventory", security(("bearer" = [])),
     responses((status = 200, body = ReservationList), (status = 403, body = ErrorBody)))]
 pub async fn reservations(
     State(state): State<AppState>,

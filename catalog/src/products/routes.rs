@@ -47,7 +47,7 @@ pub async fn seller_me(
     Ok(Json(service::seller_products(&state, &caller, &q).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products",
+#[utoipa::path(get, path = "/api/v1/products/{id}", params(("id" = Uuid, Path)), tag = "products",
     responses((status = 200, body = ProductDetail), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -57,7 +57,7 @@ pub async fn get(
     Ok(Json(service::detail(&state, id, caller.as_ref()).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/products/slug/{slug}", tag = "products",
+#[utoipa::path(get, path = "/api/v1/products/slug/{slug}", params(("slug" = String, Path)), tag = "products",
     responses((status = 200, body = ProductDetail), (status = 404, body = ErrorBody)))]
 pub async fn get_by_slug(
     State(state): State<AppState>,
@@ -69,7 +69,7 @@ pub async fn get_by_slug(
     ))
 }
 
-#[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products", security(("bearer" = [])), request_body = UpdateProduct,
+#[utoipa::path(patch, path = "/api/v1/products/{id}", params(("id" = Uuid, Path)), tag = "products", security(("bearer" = [])), request_body = UpdateProduct,
     responses((status = 200, body = ProductDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -80,7 +80,7 @@ pub async fn update(
     Ok(Json(service::update(&state, &caller, id, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "products", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/products/{id}", params(("id" = Uuid, Path)), tag = "products", security(("bearer" = [])),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -91,7 +91,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/products/{id}/skus", tag = "skus", security(("bearer" = [])), request_body = CreateSku,
+#[utoipa::path(post, path = "/api/v1/products/{id}/skus", params(("id" = Uuid, Path)), tag = "skus", security(("bearer" = [])), request_body = CreateSku,
     responses((status = 201, body = Sku), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_sku(
     State(state): State<AppState>,
@@ -105,7 +105,7 @@ pub async fn create_sku(
     ))
 }
 
-#[utoipa::path(patch, path = "/api/v1/skus/{id}", tag = "skus", security(("bearer" = [])), request_body = UpdateSku,
+#[utoipa::path(patch, path = "/api/v1/skus/{id}", params(("id" = Uuid, Path)), tag = "skus", security(("bearer" = [])), request_body = UpdateSku,
     responses((status = 200, body = Sku), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_sku(
     State(state): State<AppState>,
@@ -116,7 +116,7 @@ pub async fn update_sku(
     Ok(Json(service::update_sku(&state, &caller, id, req).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/skus/{id}/stock", tag = "skus", security(("bearer" = [])), request_body = StockChange,
+#[utoipa::path(post, path = "/api/v1/skus/{id}/stock", params(("id" = Uuid, Path)), tag = "skus", security(("bearer" = [])), request_body = StockChange,
     responses((status = 200, body = Sku), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn change_stock(
     State(state): State<AppState>,
@@ -127,7 +127,7 @@ pub async fn change_stock(
     Ok(Json(service::change_stock(&state, &caller, id, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/skus/{id}", tag = "skus", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/skus/{id}", params(("id" = Uuid, Path)), tag = "skus", security(("bearer" = [])),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_sku(
     State(state): State<AppState>,
@@ -147,7 +147,7 @@ pub async fn lookup(
     Ok(Json(service::lookup(&state, &q.ids).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/products/{id}/images", tag = "images", security(("bearer" = [])), request_body = CreateImage,
+#[utoipa::path(post, path = "/api/v1/products/{id}/images", params(("id" = Uuid, Path)), tag = "images", security(("bearer" = [])), request_body = CreateImage,
     responses((status = 201, body = Image), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_image(
     State(state): State<AppState>,
@@ -161,7 +161,7 @@ pub async fn add_image(
     ))
 }
 
-#[utoipa::path(patch, path = "/api/v1/products/{id}/images/{image_id}", tag = "images", security(("bearer" = [])), request_body = UpdateImage,
+#[utoipa::path(patch, path = "/api/v1/products/{id}/images/{image_id}", params(("id" = Uuid, Path), ("image_id" = Uuid, Path)), tag = "images", security(("bearer" = [])), request_body = UpdateImage,
     responses((status = 200, body = Image), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_image(
     State(state): State<AppState>,
@@ -174,7 +174,7 @@ pub async fn update_image(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/products/{id}/images/{image_id}", tag = "images", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/products/{id}/images/{image_id}", params(("id" = Uuid, Path), ("image_id" = Uuid, Path)), tag = "images", security(("bearer" = [])),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_image(
     State(state): State<AppState>,

@@ -27,6 +27,15 @@ async fn the_openapi_document_names_every_public_route() {
         );
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // Path parameters are declared, so clients and fuzzers can fill them in.
+    let params = &doc["paths"]["/api/v1/products/{id}/images/{image_id}"]["patch"]["parameters"];
+    let names: Vec<&str> = params
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["id", "image_id"]);
 }
 
 #[tokio::test]

@@ -66,7 +66,7 @@ pub async fn list_users(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/users/{id}", params(("id" = Uuid, Path)), tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = UserResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_user(
     State(state): State<AppState>,
@@ -76,7 +76,7 @@ pub async fn get_user(
     Ok(Json(service::get_user(&state, id).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/users/{id}/role", tag = "admin", security(("bearer" = [])), request_body = ChangeRoleRequest,
+#[utoipa::path(put, path = "/api/v1/users/{id}/role", params(("id" = Uuid, Path)), tag = "admin", security(("bearer" = [])), request_body = ChangeRoleRequest,
     responses((status = 200, body = UserResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn change_role(
     State(state): State<AppState>,
@@ -89,7 +89,7 @@ pub async fn change_role(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/deactivate", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/users/{id}/deactivate", params(("id" = Uuid, Path)), tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = UserResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn deactivate(
     State(state): State<AppState>,
@@ -99,7 +99,7 @@ pub async fn deactivate(
     Ok(Json(service::set_active(&state, admin, id, false).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/activate", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/users/{id}/activate", params(("id" = Uuid, Path)), tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = UserResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn activate(
     State(state): State<AppState>,
