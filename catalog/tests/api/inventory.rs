@@ -358,3 +358,48 @@ async fn the_audit_catches_stock_changed_behind_its_back() {
         .unwrap();
     assert_eq!(reservations["items"][0]["status"], "committed");
 }
+
+#[tokio::test]
+async fn stock_adjustments_racing_reservations_keep_every_invariant() {
+    let app = Arc::new(TestApp::spawn().await);
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Contended", "2.00", 40).await;
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let (app, sku, seller) = (app.clone(), sku.clone(), seller.clone());
+        tasks.push(tokio::spawn(async move {
+            if i % 3 == 0 {
+                let resp = app
+                    .post_auth(
+                        &format!("/api/v1/skus/{sku}/stock"),
+                        &seller.token,
+                        serde_json::json!({"delta": -4}),
+                    )
+                    .await;
+                let status = resp.status();
+                assert!(
+                    status == reqwest::StatusCode::OK || status == reqwest::StatusCode::CONFLICT,
+                    "an adjustment either applies or is refused: {status}"
+                );
+                None
+            } else {
+                app.handle(&order_created(Uuid::now_v7(), &[(&sku, 2, "2.00")]))
+                    .await
+            }
+        }));
+    }
+    let mut reserved_units = 0;
+    for t in join_all(tasks).await {
+        if let Some(Outcome::Reserved(lines)) = t.unwrap() {
+            reserved_units += lines[0].quantity as i32;
+        }
+    }
+    let (stock, reserved, sold) = app.sku_row(&sku).await;
+    assert_eq!(
+        reserved, reserved_units,
+        "the counter equals the holds granted"
+    );
+    assert!(reserved <= stock && stock >= 0 && sold == 0);
+    let audit = app.audit().await;
+    assert_eq!(audit["consistent"], true, "{audit}");
+}
