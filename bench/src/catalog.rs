@@ -215,71 +215,38 @@ pub async fn run(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         .await,
     );
 
-    let listing = Arc::new(format!(
+    let listing = format!(
         "{base}/api/v1/products?category_id={category}&min_price=20&max_price=80&sort=price_asc&limit=20"
-    ));
-    let c = client.clone();
-    rows.push(
-        load(
-            "catalog: GET /products?category&price&sort=price_asc",
-            o.concurrency,
-            o.seconds,
-            move |_| {
-                let (c, l) = (c.clone(), listing.clone());
-                async move {
-                    c.get(l.as_str())
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success())
-                }
-            },
-        )
-        .await,
     );
-
-    let search = Arc::new(format!(
-        "{base}/api/v1/products?q=kettle&sort=newest&limit=20"
-    ));
-    let c = client.clone();
-    rows.push(
-        load(
-            "catalog: GET /products?q=kettle",
-            o.concurrency,
-            o.seconds,
-            move |_| {
-                let (c, l) = (c.clone(), search.clone());
-                async move {
-                    c.get(l.as_str())
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success())
-                }
-            },
-        )
-        .await,
-    );
-
-    let batch = Arc::new(format!(
+    let search = format!("{base}/api/v1/products?q=kettle&sort=newest&limit=20");
+    let batch = format!(
         "{base}/api/v1/skus?ids={}",
         skus.iter().take(20).cloned().collect::<Vec<_>>().join(",")
-    ));
-    let c = client.clone();
-    rows.push(
-        load(
-            "catalog: GET /skus?ids= (20 SKUs)",
-            o.concurrency,
-            o.seconds,
-            move |_| {
-                let (c, l) = (c.clone(), batch.clone());
-                async move {
-                    c.get(l.as_str())
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success())
-                }
-            },
-        )
-        .await,
     );
+    for (name, url) in [
+        (
+            "catalog: GET /products?category&price&sort=price_asc",
+            listing,
+        ),
+        ("catalog: GET /products?q=kettle", search),
+        ("catalog: GET /skus?ids= (20 SKUs)", batch),
+    ] {
+        rows.push(get_url(&client, name, url, o).await);
+    }
     Ok(())
+}
+
+/// `GET url` from every worker, for `o.seconds`.
+async fn get_url(client: &reqwest::Client, name: &str, url: String, o: &Options) -> Row {
+    let (c, url) = (client.clone(), Arc::new(url));
+    load(name, o.concurrency, o.seconds, move |_| {
+        let (c, url) = (c.clone(), url.clone());
+        async move {
+            c.get(url.as_str())
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await
 }

@@ -78,20 +78,24 @@ pub fn url(errors: &mut Vec<FieldError>, field: &str, value: &str) -> String {
     v.to_owned()
 }
 
+/// A slug the client gave (trimmed); an invalid one is a field error.
+pub fn given_slug(errors: &mut Vec<FieldError>, given: &str) -> Option<String> {
+    let s = given.trim();
+    if crate::slug::is_valid(s) {
+        Some(s.to_owned())
+    } else {
+        errors.push(FieldError::new(
+            "slug",
+            "must be 1-120 lower-case letters or digits in words joined by single hyphens",
+        ));
+        None
+    }
+}
+
 /// A slug given by the client, or one made from `name`.
 pub fn slug(errors: &mut Vec<FieldError>, given: Option<&str>, name: &str) -> Option<String> {
     match given.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(s) => {
-            if crate::slug::is_valid(s) {
-                Some(s.to_owned())
-            } else {
-                errors.push(FieldError::new(
-                    "slug",
-                    "must be 1-120 lower-case letters or digits in words joined by single hyphens",
-                ));
-                None
-            }
-        }
+        Some(s) => given_slug(errors, s),
         None => crate::slug::from_name(name),
     }
 }

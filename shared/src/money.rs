@@ -142,6 +142,15 @@ impl Money {
     }
 }
 
+/// `amount` with exactly the decimal places of `currency` (`19.9900` USD → `19.99`, `20` → `20.00`);
+/// two places when the code is not a currency. For showing stored amounts.
+pub fn rounded(amount: Decimal, currency: &str) -> Decimal {
+    let digits = currency.parse::<Currency>().map_or(2, |c| c.minor_units());
+    let mut d = amount.round_dp(digits);
+    d.rescale(digits);
+    d
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.amount, self.currency)

@@ -31,12 +31,7 @@ fn check_quantity(store: &CartStore, quantity: i64) -> Result<u32> {
 }
 
 fn money(amount: Decimal, currency: &str) -> String {
-    let digits = currency
-        .parse::<shared::money::Currency>()
-        .map_or(2, |c| c.minor_units());
-    let mut d = amount.round_dp(digits);
-    d.rescale(digits);
-    d.to_string()
+    shared::money::rounded(amount, currency).to_string()
 }
 
 pub fn view(lines: Vec<StoredLine>) -> CartView {

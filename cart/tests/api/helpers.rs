@@ -28,13 +28,20 @@ impl Drop for Catalog {
 }
 
 pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
+    /// The cart.
+    pub http: test_utils::Http,
     pub state: cart::AppState,
     pub catalog: Catalog,
     pub topic_prefix: String,
     pub seller: String,
     shutdown: ShutdownHandle,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = test_utils::Http;
+    fn deref(&self) -> &test_utils::Http {
+        &self.http
+    }
 }
 
 impl Drop for TestApp {
@@ -112,8 +119,7 @@ impl TestApp {
         let shutdown = app.shutdown_handle();
         tokio::spawn(app.run_until_stopped());
         Self {
-            base,
-            client: reqwest::Client::new(),
+            http: test_utils::Http::new(base),
             state,
             catalog,
             topic_prefix,
@@ -129,14 +135,9 @@ impl TestApp {
         token: &str,
         body: Option<Value>,
     ) -> Response {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send().await.expect("request")
+        self.http
+            .send(method, path, Some(token), body.as_ref())
+            .await
     }
 
     pub async fn get_cart(&self, b: &Buyer) -> Value {

@@ -87,17 +87,11 @@ pub async fn update(db: &PgPool, id: Uuid, input: UpdateBrand) -> Result<Brand> 
         Some(n) => fields::required_text(&mut errors, "name", n, 100),
         None => current.name.clone(),
     };
-    let slug = match input.slug.as_deref().map(str::trim) {
-        Some(s) if crate::slug::is_valid(s) => s.to_owned(),
-        Some(_) => {
-            errors.push(shared::FieldError::new(
-                "slug",
-                "must be lower-case words joined by hyphens",
-            ));
-            current.slug.clone()
-        }
-        None => current.slug.clone(),
-    };
+    let slug = input
+        .slug
+        .as_deref()
+        .and_then(|s| fields::given_slug(&mut errors, s))
+        .unwrap_or_else(|| current.slug.clone());
     let description = match &input.description {
         Some(d) => fields::optional_text(&mut errors, "description", d.as_deref(), 2000),
         None => current.description.clone(),

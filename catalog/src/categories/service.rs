@@ -85,16 +85,10 @@ pub async fn update(db: &PgPool, id: Uuid, input: UpdateCategory) -> Result<Cate
         .name
         .as_deref()
         .map(|n| fields::required_text(&mut errors, "name", n, 100));
-    let slug = match input.slug.as_deref() {
-        Some(s) if !crate::slug::is_valid(s.trim()) => {
-            errors.push(shared::FieldError::new(
-                "slug",
-                "must be 1-120 lower-case letters or digits in words joined by single hyphens",
-            ));
-            None
-        }
-        other => other.map(|s| s.trim().to_owned()),
-    };
+    let slug = input
+        .slug
+        .as_deref()
+        .and_then(|s| fields::given_slug(&mut errors, s));
     fields::finish(errors, ())?;
 
     let mut tx = db.begin().await?;

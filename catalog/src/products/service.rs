@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use shared::auth::{AuthUser, Role};
 use shared::db::{is_check_violation, is_foreign_key_violation, is_unique_violation};
-use shared::money::{Currency, Money};
+use shared::money::Money;
 use shared::pagination::{Page, PageParams};
 use shared::FieldError;
 use sqlx::PgConnection;
@@ -26,12 +26,7 @@ const MAX_ATTRIBUTES_BYTES: usize = 4096;
 
 /// A price as shown: with exactly the currency's decimal places (`19.9900` → `19.99`).
 pub fn display_price(amount: Decimal, currency: Option<&str>) -> Decimal {
-    let digits = currency
-        .and_then(|c| c.parse::<Currency>().ok())
-        .map_or(2, |c| c.minor_units());
-    let mut d = amount.round_dp(digits);
-    d.rescale(digits);
-    d
+    shared::money::rounded(amount, currency.unwrap_or_default())
 }
 
 fn present_sku(mut s: Sku) -> Sku {
@@ -227,15 +222,10 @@ pub async fn update(
         .description
         .as_ref()
         .map(|d| fields::optional_text(&mut errors, "description", d.as_deref(), 10_000));
-    let slug = input.slug.as_deref().map(str::trim).map(|s| {
-        if !crate::slug::is_valid(s) {
-            errors.push(FieldError::new(
-                "slug",
-                "must be 1-120 lower-case letters or digits in words joined by single hyphens",
-            ));
-        }
-        s.to_owned()
-    });
+    let slug = input
+        .slug
+        .as_deref()
+        .and_then(|s| fields::given_slug(&mut errors, s));
     fields::finish(errors, ())?;
 
     let mut tx = state.db.begin().await?;
@@ -379,8 +369,8 @@ pub async fn create_sku(
 
     let mut tx = state.db.begin().await?;
     let p = lock_owned(&mut tx, product_id, caller).await?;
-    let has_live_skus = !repo::skus_of(&mut *tx, product_id).await?.is_empty();
-    if let (true, Some(existing)) = (has_live_skus, p.currency.as_deref()) {
+    // `currency` is set exactly while the product has live SKUs (`refresh_prices`).
+    if let Some(existing) = p.currency.as_deref() {
         if existing != price.currency().as_str() {
             return Err(CatalogError::field(
                 "currency",
