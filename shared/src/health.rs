@@ -12,6 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
 type CheckFn =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
@@ -29,20 +31,33 @@ impl HealthChecks {
         self.checks.push((name, Arc::new(move || Box::pin(f()))));
     }
 
+    /// Run every check at once, each with a 2 s timeout and in its own task, so one that hangs,
+    /// fails or panics is reported under its name as unavailable and never hides the others.
     pub async fn run(&self) -> (bool, Map<String, Value>) {
-        let results = futures_join(self.checks.iter().map(|(name, check)| {
-            let fut = check();
-            let name: &'static str = name;
-            async move {
-                let outcome = match tokio::time::timeout(Duration::from_secs(2), fut).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(e),
-                    Err(_) => Err("timed out".to_string()),
+        let running: Vec<_> = self
+            .checks
+            .iter()
+            .map(|(name, check)| {
+                let check = check.clone();
+                let task = tokio::spawn(async move {
+                    match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => Err("timed out".to_string()),
+                    }
+                });
+                (*name, task)
+            })
+            .collect();
+        let results =
+            futures::future::join_all(running.into_iter().map(|(name, task)| async move {
+                let outcome = match task.await {
+                    Ok(outcome) => outcome,
+                    Err(e) if e.is_panic() => Err("the check panicked".to_string()),
+                    Err(e) => Err(e.to_string()),
                 };
                 (name, outcome)
-            }
-        }))
-        .await;
+            }))
+            .await;
         let mut all_ok = true;
         let mut map = Map::new();
         for (name, outcome) in results {
@@ -61,21 +76,6 @@ impl HealthChecks {
     }
 }
 
-async fn futures_join<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futs.map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        if let Ok(v) = h.await {
-            out.push(v);
-        }
-    }
-    out
-}
-
 pub async fn live() -> Json<Value> {
     Json(json!({ "status": "live" }))
 }
@@ -89,4 +89,23 @@ pub async fn ready(checks: HealthChecks) -> Response {
     };
     let body = json!({ "status": if ok { "ready" } else { "unavailable" }, "checks": map });
     (status, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_readiness_check_counts_as_failed_and_is_named() {
+        let mut checks = HealthChecks::default();
+        checks.add("postgres", || async { Ok(()) });
+        checks.add("buggy", || async { panic!("check bug") });
+        let (ok, map) = checks.run().await;
+        assert!(!ok, "a panicking check makes the service not ready");
+        assert_eq!(map.get("buggy"), Some(&json!("unavailable")), "{map:?}");
+        assert_eq!(map.get("postgres"), Some(&json!("ok")), "{map:?}");
+        assert_eq!(map.len(), 2, "{map:?}");
+        let resp = ready(checks).await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
 }
