@@ -31,6 +31,8 @@ pub enum IdentityError {
     CurrentPasswordIncorrect,
     #[error("role change forbidden")]
     RoleChangeForbidden(&'static str),
+    #[error("the ADMIN role is granted and removed by an operator only")]
+    AdminRoleOperatorOnly,
     #[error("not allowed on own account")]
     SelfAction(&'static str),
     #[error("user not found")]
@@ -88,6 +90,10 @@ impl From<IdentityError> for ApiError {
                 "the current password is not correct",
             ),
             RoleChangeForbidden(why) => ApiError::forbidden("ROLE_CHANGE_FORBIDDEN", why),
+            AdminRoleOperatorOnly => ApiError::forbidden(
+                "ADMIN_ROLE_OPERATOR_ONLY",
+                "the ADMIN role is granted and removed only with the operator command",
+            ),
             SelfAction(why) => ApiError::forbidden("SELF_ACTION_FORBIDDEN", why),
             UserNotFound => ApiError::not_found("USER_NOT_FOUND", "no such user"),
             Api(api) => api,

@@ -12,7 +12,7 @@ use shared::server::ShutdownHandle;
 use shared::{RunningService, ServiceBuilder};
 use sqlx::PgPool;
 
-use crate::config::IdentityConfig;
+use crate::config::{IdentityConfig, MailerKind};
 use crate::mail::{FileMailer, LogMailer, Mailer};
 use crate::password::PasswordHasher;
 use crate::ratelimit::LoginLimiter;
@@ -61,9 +61,9 @@ impl Application {
             .jwt_verifier(Arc::new(signer.verifier()))
             .connect()
             .await?;
-        let mailer: Arc<dyn Mailer> = match config.mailer.as_str() {
-            "file" => Arc::new(FileMailer::new(&config.mail_dir, &config.mail_from)?),
-            _ => Arc::new(LogMailer),
+        let mailer: Arc<dyn Mailer> = match config.mailer {
+            MailerKind::File => Arc::new(FileMailer::new(&config.mail_dir, &config.mail_from)?),
+            MailerKind::Log => Arc::new(LogMailer),
         };
         let redis = infra.redis()?;
         let state = AppState {

@@ -37,19 +37,29 @@ pub struct UserResponse {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<UserRow> for UserResponse {
-    fn from(u: UserRow) -> Self {
-        Self {
+impl TryFrom<UserRow> for UserResponse {
+    type Error = crate::error::IdentityError;
+
+    /// The database CHECK allows only the three roles; a stored value outside them is corruption
+    /// and an error, never read as some default role.
+    fn try_from(u: UserRow) -> Result<Self, Self::Error> {
+        let role = Role::parse(&u.role).ok_or_else(|| {
+            crate::error::IdentityError::Unexpected(anyhow::anyhow!(
+                "user {} has the unknown stored role '{}'",
+                u.id,
+                u.role
+            ))
+        })?;
+        Ok(Self {
             id: u.id,
             username: u.username,
             email: u.email,
             phone: u.phone,
-            // The database CHECK allows only these three.
-            role: Role::parse(&u.role).unwrap_or(Role::Buyer),
+            role,
             email_verified: u.email_verified_at.is_some(),
             status: u.status,
             created_at: u.created_at,
-        }
+        })
     }
 }
 

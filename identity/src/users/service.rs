@@ -131,7 +131,7 @@ pub async fn register(
     let user = create_user(state, &registration, false).await?;
     metrics::counter!("identity_registrations_total", "role" => user.role.clone()).increment(1);
     tracing::info!(user_id = %user.id, role = %user.role, "user registered");
-    Ok(user.into())
+    user.try_into()
 }
 
 /// Make a verification token for the user's current email and the mail that carries it (sent by
@@ -186,7 +186,7 @@ pub async fn active_user(state: &AppState, id: Uuid) -> Result<UserRow, Identity
 }
 
 pub async fn me(state: &AppState, caller: AuthUser) -> Result<UserResponse, IdentityError> {
-    Ok(active_user(state, caller.id).await?.into())
+    active_user(state, caller.id).await?.try_into()
 }
 
 #[tracing::instrument(skip_all, fields(user_id = %caller.id))]
@@ -245,7 +245,7 @@ pub async fn update_me(
     if let Some(mail) = mail {
         send(state, &mail).await;
     }
-    Ok(after.into())
+    after.try_into()
 }
 
 #[tracing::instrument(skip_all, fields(user_id = %caller.id))]
@@ -299,7 +299,11 @@ pub async fn list_users(
     .await?;
     let page = Page::from_rows(rows, limit, |u| u.id);
     Ok(Page {
-        items: page.items.into_iter().map(UserResponse::from).collect(),
+        items: page
+            .items
+            .into_iter()
+            .map(UserResponse::try_from)
+            .collect::<Result<_, _>>()?,
         next_cursor: page.next_cursor,
     })
 }
@@ -307,8 +311,8 @@ pub async fn list_users(
 pub async fn get_user(state: &AppState, id: Uuid) -> Result<UserResponse, IdentityError> {
     repo::find_by_id(&state.db, id)
         .await?
-        .map(UserResponse::from)
-        .ok_or(IdentityError::UserNotFound)
+        .ok_or(IdentityError::UserNotFound)?
+        .try_into()
 }
 
 #[tracing::instrument(skip_all, fields(admin_id = %admin.id, user_id = %id))]
@@ -319,17 +323,28 @@ pub async fn change_role(
     role: &str,
 ) -> Result<UserResponse, IdentityError> {
     let role = Role::parse(role.trim())
-        .ok_or_else(|| IdentityError::field("role", "must be BUYER, SELLER or ADMIN"))?;
+        .ok_or_else(|| IdentityError::field("role", "must be BUYER or SELLER"))?;
+    // Admins are made (and unmade) only by the operator command, never over HTTP: a stolen admin
+    // token must not be able to mint more admins.
+    if role == Role::Admin {
+        return Err(IdentityError::AdminRoleOperatorOnly);
+    }
     if id == admin.id {
         return Err(IdentityError::RoleChangeForbidden(
             "admins cannot change their own role; ask another admin",
         ));
     }
+    let current = repo::find_by_id(&state.db, id)
+        .await?
+        .ok_or(IdentityError::UserNotFound)?;
+    if current.role == Role::Admin.as_str() {
+        return Err(IdentityError::AdminRoleOperatorOnly);
+    }
     let user = repo::set_role(&state.db, id, role.as_str())
         .await?
         .ok_or(IdentityError::UserNotFound)?;
     tracing::info!(role = role.as_str(), "role changed");
-    Ok(user.into())
+    user.try_into()
 }
 
 /// Admin deactivation or re-activation, through the status transition function.
@@ -368,7 +383,7 @@ pub async fn set_active(
                 .await?
                 .filter(|u| u.status != UserStatus::Deleted.as_str())
                 .ok_or(IdentityError::UserNotFound)?;
-            return Ok(current.into());
+            return current.try_into();
         }
     };
     if !active {
@@ -376,5 +391,5 @@ pub async fn set_active(
     }
     tx.commit().await?;
     tracing::info!(status = target.as_str(), "user status changed");
-    Ok(user.into())
+    user.try_into()
 }

@@ -134,18 +134,18 @@ async fn admins_get_any_user_and_unknown_ids_are_404() {
 }
 
 #[tokio::test]
-async fn admins_change_roles_but_never_their_own() {
+async fn admins_change_roles_between_buyer_and_seller_but_never_their_own() {
     let app = TestApp::spawn().await;
     let (me, admin) = app.admin("ned").await;
     let user = app.user("ola", "BUYER").await;
     let path = format!("/api/v1/users/{}/role", user["id"].as_str().unwrap());
     let changed: Value = app
-        .put_auth(&path, &admin.access, json!({"role": "ADMIN"}))
+        .put_auth(&path, &admin.access, json!({"role": "SELLER"}))
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(changed["role"], "ADMIN");
+    assert_eq!(changed["role"], "SELLER");
     assert_error(
         app.put_auth(&path, &admin.access, json!({"role": "KING"}))
             .await,
@@ -161,6 +161,52 @@ async fn admins_change_roles_but_never_their_own() {
         "ROLE_CHANGE_FORBIDDEN",
     )
     .await;
+}
+
+#[tokio::test]
+async fn no_admin_is_made_or_unmade_over_http() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.admin("nia").await;
+    let (other_admin, _) = app.admin("noa").await;
+    let user = app.user("oli", "BUYER").await;
+    let user_id = user["id"].as_str().unwrap();
+    assert_error(
+        app.put_auth(
+            &format!("/api/v1/users/{user_id}/role"),
+            &admin.access,
+            json!({"role": "ADMIN"}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "ADMIN_ROLE_OPERATOR_ONLY",
+    )
+    .await;
+    let after: Value = app
+        .get_auth(&format!("/api/v1/users/{user_id}"), &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["role"], "BUYER", "the refused promotion changed nothing");
+    let other_id = other_admin["id"].as_str().unwrap();
+    assert_error(
+        app.put_auth(
+            &format!("/api/v1/users/{other_id}/role"),
+            &admin.access,
+            json!({"role": "BUYER"}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "ADMIN_ROLE_OPERATOR_ONLY",
+    )
+    .await;
+    let other: Value = app
+        .get_auth(&format!("/api/v1/users/{other_id}"), &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(other["role"], "ADMIN");
 }
 
 #[tokio::test]
