@@ -1,6 +1,7 @@
 //! The identity binary: serve the API (default) or run an operator command (see `cli`).
 
-use identity::cli::{self, Command};
+use clap::Parser;
+use identity::cli::{self, Cli, Command};
 use identity::{Application, IdentityConfig};
 
 #[tokio::main]
@@ -12,12 +13,15 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    match cli::parse(&argv)? {
+    match Cli::parse().command() {
         Command::GenKeys { out } => cli::gen_keys(&out),
-        Command::CreateUser { args, role } => {
+        Command::CreateAdmin(user) => {
             let config = IdentityConfig::load()?;
-            cli::create_user(&config, &args, role).await
+            cli::create_user(&config, &user, shared::auth::Role::Admin).await
+        }
+        Command::CreateUser { role, user } => {
+            let config = IdentityConfig::load()?;
+            cli::create_user(&config, &user, role).await
         }
         Command::Serve => {
             let config = IdentityConfig::load()?;

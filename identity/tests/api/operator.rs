@@ -1,29 +1,42 @@
 //! The operator commands of the identity binary: the only way an ADMIN comes to exist.
 
-use std::collections::HashMap;
-
+use clap::Parser;
+use identity::cli::{Cli, Command, UserArgs};
 use reqwest::StatusCode;
 use serde_json::Value;
 use shared::auth::Role;
 
 use crate::helpers::{assert_error, TestApp};
 
-fn args(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+/// The command line as an operator types it, parsed by the binary's own parser.
+fn parse(argv: &[&str]) -> Result<Command, clap::Error> {
+    Cli::try_parse_from(std::iter::once("identity").chain(argv.iter().copied())).map(Cli::command)
+}
+
+/// The account a `create-admin`/`create-user` command line asks for.
+fn user_command(argv: &[&str]) -> (UserArgs, Role) {
+    match parse(argv).unwrap() {
+        Command::CreateAdmin(user) => (user, Role::Admin),
+        Command::CreateUser { role, user } => (user, role),
+        other => panic!("not a user command: {other:?}"),
+    }
 }
 
 #[tokio::test]
 async fn create_admin_makes_a_verified_admin_who_can_use_admin_endpoints_and_is_idempotent() {
     let app = TestApp::spawn_with(|c| c.require_verified_email = true).await;
-    let a = args(&[
-        ("username", "root_op"),
-        ("email", "Root@Example.com"),
-        ("password", "Adm1n-pass!"),
-    ]);
-    identity::cli::create_user(&app.state.config, &a, Some(Role::Admin))
+    let argv = [
+        "create-admin",
+        "--username",
+        "root_op",
+        "--email",
+        "Root@Example.com",
+        "--password",
+        "Adm1n-pass!",
+    ];
+    let (a, role) = user_command(&argv);
+    assert_eq!(role, Role::Admin);
+    identity::cli::create_user(&app.state.config, &a, role)
         .await
         .unwrap();
     let session = app.login_ok("root_op", "Adm1n-pass!").await;
@@ -47,49 +60,47 @@ async fn create_admin_makes_a_verified_admin_who_can_use_admin_endpoints_and_is_
     );
 
     // The seed runs it again: with --exists-ok that is fine, without it is an error.
-    let mut again = a.clone();
-    assert!(
-        identity::cli::create_user(&app.state.config, &again, Some(Role::Admin))
-            .await
-            .is_err()
-    );
-    again.insert("exists-ok".into(), "true".into());
-    identity::cli::create_user(&app.state.config, &again, Some(Role::Admin))
+    assert!(identity::cli::create_user(&app.state.config, &a, Role::Admin)
+        .await
+        .is_err());
+    let (again, _) = user_command(&[&argv[..], &["--exists-ok"]].concat());
+    assert!(again.exists_ok);
+    identity::cli::create_user(&app.state.config, &again, Role::Admin)
         .await
         .unwrap();
+}
+
+#[test]
+fn the_command_line_refuses_unknown_commands_flags_and_roles_and_missing_values() {
+    for argv in [
+        &["make-admin", "--username", "abc"][..],
+        &["create-admin", "--username", "abc", "--email", "a@b.co", "--password", "Adm1n-pass!", "--force"],
+        &["create-user", "--role", "KING", "--username", "abc", "--email", "a@b.co", "--password", "Adm1n-pass!"],
+        &["create-user", "--username", "abc", "--email", "a@b.co", "--password", "Adm1n-pass!"],
+        &["create-admin", "--username", "--email", "a@b.co"],
+        &["gen-keys", "--out"],
+    ] {
+        assert!(parse(argv).is_err(), "{argv:?} was accepted");
+    }
+    assert!(matches!(parse(&[]).unwrap(), Command::Serve));
+    match parse(&["gen-keys"]).unwrap() {
+        Command::GenKeys { out } => assert_eq!(out, "."),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
 async fn create_user_validates_like_registration() {
     let app = TestApp::spawn().await;
     for bad in [
-        args(&[
-            ("role", "KING"),
-            ("username", "abc"),
-            ("email", "a@b.co"),
-            ("password", "Adm1n-pass!"),
-        ]),
-        args(&[
-            ("role", "SELLER"),
-            ("username", "a b"),
-            ("email", "a@b.co"),
-            ("password", "Adm1n-pass!"),
-        ]),
-        args(&[
-            ("role", "SELLER"),
-            ("username", "abc"),
-            ("email", "nope"),
-            ("password", "Adm1n-pass!"),
-        ]),
-        args(&[
-            ("role", "SELLER"),
-            ("username", "abc"),
-            ("email", "a@b.co"),
-            ("password", "weak"),
-        ]),
+        ["--username", "a b", "--email", "a@b.co", "--password", "Adm1n-pass!"],
+        ["--username", "abc", "--email", "nope", "--password", "Adm1n-pass!"],
+        ["--username", "abc", "--email", "a@b.co", "--password", "weak"],
     ] {
+        let (user, role) = user_command(&[&["create-user", "--role", "SELLER"][..], &bad].concat());
+        assert_eq!(role, Role::Seller);
         assert!(
-            identity::cli::create_user(&app.state.config, &bad, None)
+            identity::cli::create_user(&app.state.config, &user, role)
                 .await
                 .is_err(),
             "{bad:?}"

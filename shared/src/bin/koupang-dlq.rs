@@ -3,6 +3,41 @@
 
 use std::time::Duration;
 
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "koupang-dlq", about = "Inspect and re-drive Koupang's dead-letter topics")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Put every dead letter of a `.dlq` topic back on the topic it came from (once per group).
+    Redrive {
+        /// The dead-letter topic, e.g. `orders.events.dlq`.
+        #[arg(long, value_parser = dlq_topic)]
+        topic: String,
+        #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+        brokers: String,
+        /// The re-drive tool's consumer group (each dead letter is re-driven once per group).
+        #[arg(long, default_value = shared::dlq::DEFAULT_GROUP)]
+        group: String,
+        /// Stop after this long without a new dead letter.
+        #[arg(long, default_value_t = 3000)]
+        idle_ms: u64,
+    },
+}
+
+fn dlq_topic(s: &str) -> Result<String, String> {
+    if s.ends_with(".dlq") {
+        Ok(s.to_owned())
+    } else {
+        Err("must name a dead-letter topic (ending in .dlq)".to_owned())
+    }
+}
+
 #[tokio::main]
 async fn main() {
     if let Err(e) = run().await {
@@ -12,26 +47,18 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) != Some("redrive") {
-        anyhow::bail!("usage: koupang-dlq redrive --topic <topic>.dlq [--brokers B] [--group G] [--idle-ms N]");
+    match Cli::parse().command {
+        Command::Redrive {
+            topic,
+            brokers,
+            group,
+            idle_ms,
+        } => {
+            let moved =
+                shared::dlq::redrive(&brokers, &topic, &group, Duration::from_millis(idle_ms))
+                    .await?;
+            println!("re-drove {moved} message(s) from {topic}");
+            Ok(())
+        }
     }
-    let get = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let topic = get("--topic").ok_or_else(|| anyhow::anyhow!("--topic is required"))?;
-    if !topic.ends_with(".dlq") {
-        anyhow::bail!("--topic must name a dead-letter topic (ending in .dlq)");
-    }
-    let brokers = get("--brokers")
-        .or_else(|| std::env::var("KAFKA_BROKERS").ok())
-        .unwrap_or_else(|| "127.0.0.1:9092".into());
-    let group = get("--group").unwrap_or_else(|| shared::dlq::DEFAULT_GROUP.into());
-    let idle = Duration::from_millis(get("--idle-ms").map_or(Ok(3000), |v| v.parse())?);
-    let moved = shared::dlq::redrive(&brokers, &topic, &group, idle).await?;
-    println!("re-drove {moved} message(s) from {topic}");
-    Ok(())
 }
