@@ -59,10 +59,20 @@ mod tests {
 
     #[test]
     fn every_generated_slug_is_valid() {
-        for name in ["a", "A B", "x--y", "ÅÄÖ abc", "9 lives", "tab\tname"] {
-            if let Some(s) = from_name(name) {
-                assert!(is_valid(&s), "{name} → {s}");
-            }
+        for (name, slug) in [
+            ("a", "a"),
+            ("A B", "a-b"),
+            ("x--y", "x-y"),
+            ("ÅÄÖ abc", "abc"),
+            ("9 lives", "9-lives"),
+            ("tab\tname", "tab-name"),
+            ("-edge-", "edge"),
+        ] {
+            assert_eq!(from_name(name).as_deref(), Some(slug), "{name}");
+            assert!(is_valid(slug), "{name} → {slug}");
         }
+        // Long names are cut at 100 characters, never leaving a trailing hyphen.
+        let long = from_name(&"ab ".repeat(60)).unwrap();
+        assert!(long.len() <= 100 && is_valid(&long), "{long}");
     }
 }
