@@ -301,6 +301,14 @@ impl Infra {
         let name = self.name;
         let router = router
             .layer(DefaultBodyLimit::max(self.config.body_limit_bytes))
+            // Inside CORS, metrics, tracing and the request id, so a panicked request's 500 gets
+            // CORS headers, is counted and logged like any answer, and its body carries the id.
+            .layer(CatchPanicLayer::custom(
+                |_panic: Box<dyn std::any::Any + Send>| {
+                    use axum::response::IntoResponse;
+                    ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
+                },
+            ))
             .layer(cors(&self.config.cors_allowed_origins))
             .layer(axum::middleware::from_fn(crate::metrics::track))
             .layer(
@@ -329,12 +337,6 @@ impl Infra {
                         );
                     }),
             )
-            .layer(CatchPanicLayer::custom(
-                |_panic: Box<dyn std::any::Any + Send>| {
-                    use axum::response::IntoResponse;
-                    ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
-                },
-            ))
             .layer(axum::middleware::from_fn(crate::request_id::middleware));
         // Touch the recorder so `/metrics` has content from the first scrape.
         let _ = crate::metrics::handle();
@@ -563,6 +565,35 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(live.status(), StatusCode::OK);
+    }
+
+    /// `http_requests_total` for one route and status, summed over methods, from the process-wide
+    /// recorder (other tests add to other routes, so callers compare before and after).
+    fn requests_counted(path: &str, status: u16) -> u64 {
+        let text = crate::metrics::handle().expect("recorder").render();
+        let path = format!("path=\"{path}\"");
+        let status = format!("status=\"{status}\"");
+        text.lines()
+            .filter(|l| l.starts_with("http_requests_total{"))
+            .filter(|l| l.contains(&path) && l.contains(&status))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn a_panicked_request_is_counted_as_a_500_of_its_route() {
+        async fn boom() -> &'static str {
+            panic!("handler bug")
+        }
+        let svc = service(Router::new().route("/panic-counted", get(boom))).await;
+        let before = requests_counted("/panic-counted", 500);
+        let resp = svc
+            .router()
+            .oneshot(Request::get("/panic-counted").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(requests_counted("/panic-counted", 500) - before, 1);
     }
 
     #[tokio::test]
