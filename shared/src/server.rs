@@ -638,25 +638,62 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_body_limit_applies_to_every_route() {
+    async fn the_body_limit_applies_to_every_route_and_404_and_405_keep_their_answers() {
         async fn echo(
             crate::extract::AppJson(v): crate::extract::AppJson<serde_json::Value>,
         ) -> String {
             v.to_string()
         }
-        let svc = service(Router::new().route("/echo", axum::routing::post(echo))).await;
+        let api = Router::new()
+            .route("/echo", axum::routing::post(echo))
+            .route("/things/{id}", axum::routing::put(echo).patch(echo))
+            .nest(
+                "/api/v1",
+                Router::new().route("/orders", axum::routing::post(echo)),
+            );
+        let svc = service(api).await;
+        let send = |method: Method, path: &'static str, body: String| {
+            let router = svc.router();
+            async move {
+                let resp = router
+                    .oneshot(
+                        Request::builder()
+                            .method(method)
+                            .uri(path)
+                            .header("content-type", "application/json")
+                            .body(Body::from(body))
+                            .unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                let status = resp.status();
+                (status, json(resp).await)
+            }
+        };
         let big = format!("{{\"x\": \"{}\"}}", "a".repeat(4096));
-        let resp = svc
-            .router()
-            .oneshot(
-                Request::post("/echo")
-                    .header("content-type", "application/json")
-                    .body(Body::from(big))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(json(resp).await["error"]["code"], "PAYLOAD_TOO_LARGE");
+        let small = r#"{"x": "a"}"#.to_string();
+        let routes = [
+            (Method::POST, "/echo"),
+            (Method::PUT, "/things/1"),
+            (Method::PATCH, "/things/1"),
+            (Method::POST, "/api/v1/orders"),
+        ];
+        for (method, path) in routes {
+            let (status, body) = send(method.clone(), path, big.clone()).await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{method} {path}");
+            assert_eq!(
+                body["error"]["code"], "PAYLOAD_TOO_LARGE",
+                "{method} {path}"
+            );
+            let (status, body) = send(method.clone(), path, small.clone()).await;
+            assert_eq!(status, StatusCode::OK, "{method} {path} under the limit");
+            assert_eq!(body["x"], "a", "{method} {path} under the limit");
+        }
+        let (status, body) = send(Method::POST, "/nowhere", big.clone()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["code"], "ROUTE_NOT_FOUND");
+        let (status, body) = send(Method::DELETE, "/things/1", big).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(body["error"]["code"], "METHOD_NOT_ALLOWED");
     }
 }
