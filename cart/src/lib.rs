@@ -1,4 +1,4 @@
-//! Koupang cart (SPEC §5): one cart per buyer, kept in Redis only. Lines are priced from the
+//! Koupang cart (contract §5): one cart per buyer, kept in Redis only. Lines are priced from the
 //! catalog when they are added (the client never supplies a price), limits are enforced
 //! atomically by Lua scripts, and a confirmed order takes its lines out of the cart.
 

@@ -1,5 +1,5 @@
-//! Koupang catalog: products and their SKUs, images, categories and brands (SPEC §4), and the
-//! inventory side of the order saga — reservations held, committed and released (SPEC §7).
+//! Koupang catalog: products and their SKUs, images, categories and brands (contract §4), and the
+//! inventory side of the order saga — reservations held, committed and released (contract §7).
 
 pub mod brands;
 pub mod cache;

@@ -1,5 +1,5 @@
 //! Koupang identity: users and roles, sessions with rotating refresh tokens, email verification
-//! and password reset, and the only signer of access tokens (SPEC §3).
+//! and password reset, and the only signer of access tokens (contract §3).
 
 pub mod auth;
 pub mod cli;

@@ -44,7 +44,7 @@ impl Role {
     }
 }
 
-/// The claims of an access token (SPEC §3).
+/// The claims of an access token (contract §3).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     pub sub: Uuid,

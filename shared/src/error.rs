@@ -1,4 +1,4 @@
-//! The one JSON error body of SPEC §2, used by every service for its own errors and for every
+//! The one JSON error body of contract §2, used by every service for its own errors and for every
 //! rejection the framework produces (malformed JSON, bad path or query, unknown route, panics).
 //!
 //! `{"error": {"code": "...", "message": "...", "request_id": "...", "details": ...}}`

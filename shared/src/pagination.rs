@@ -1,4 +1,4 @@
-//! Keyset pagination (SPEC §2): `?limit=` (default 20, max 100) and an opaque `?cursor=`; answers are
+//! Keyset pagination (contract §2): `?limit=` (default 20, max 100) and an opaque `?cursor=`; answers are
 //! `{"items": [...], "next_cursor": "..." | null}`. The cursor is the base64url JSON of the sort key of
 //! the last item, so any sort order can use it and clients cannot depend on its shape.
 

@@ -190,7 +190,7 @@ pub fn public_key_file() -> &'static str {
     })
 }
 
-/// Assert the one error body of SPEC §2 with `status` and `code` (and the response's request id
+/// Assert the one error body of contract §2 with `status` and `code` (and the response's request id
 /// in it); returns the body.
 pub async fn assert_error(
     resp: reqwest::Response,

@@ -1,4 +1,4 @@
-//! Inventory, the catalog's part in the order saga (SPEC §7): `OrderCreated` reserves every line
+//! Inventory, the catalog's part in the order saga (contract §7): `OrderCreated` reserves every line
 //! or none, `OrderConfirmed` commits the held units, `OrderCancelled` releases them (or puts
 //! committed units back on the shelf). Each step runs in the consumer's inbox transaction, takes
 //! the order's advisory lock, locks SKU rows in id order (so two orders never deadlock on each

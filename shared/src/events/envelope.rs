@@ -1,4 +1,4 @@
-//! The envelope of SPEC §9: metadata around a typed payload. The same metadata travels as Kafka
+//! The envelope of contract §9: metadata around a typed payload. The same metadata travels as Kafka
 //! headers so infrastructure (DLQ, re-drive, tracing) can read it without parsing the payload.
 
 use chrono::{DateTime, SecondsFormat, Utc};

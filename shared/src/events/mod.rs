@@ -1,5 +1,5 @@
-//! The saga's events (SPEC §7), each a struct defined once here and used by producer and consumer
-//! alike, wrapped in the envelope of SPEC §9. Every event is keyed by its order id, so all events of
+//! The saga's events (contract §7), each a struct defined once here and used by producer and consumer
+//! alike, wrapped in the envelope of contract §9. Every event is keyed by its order id, so all events of
 //! one order keep their order within a topic. The JSON of every event is pinned by golden files
 //! (`shared/tests/golden/`): changing the wire format is a visible decision, and a change that is
 //! not backward compatible bumps `VERSION`.
