@@ -31,7 +31,8 @@ use crate::redis::RedisPool;
 pub struct ServiceBuilder {
     name: &'static str,
     config: CommonConfig,
-    migrator: Option<Migrator>,
+    /// An error here (platform and service migrations that collide) is returned by `connect`.
+    migrator: Option<anyhow::Result<Migrator>>,
     redis: bool,
     kafka: bool,
     verifier: Option<Arc<JwtVerifier>>,
@@ -51,10 +52,10 @@ impl ServiceBuilder {
 
     /// Connect to the service's database and apply its embedded migrations.
     pub fn postgres(mut self, migrator: &'static Migrator) -> Self {
-        self.migrator = Some(Migrator {
+        self.migrator = Some(Ok(Migrator {
             migrations: migrator.migrations.clone(),
             ..Migrator::DEFAULT
-        });
+        }));
         self
     }
 
@@ -85,10 +86,10 @@ impl ServiceBuilder {
 
     pub async fn connect(self) -> anyhow::Result<Infra> {
         let mut checks = HealthChecks::default();
-        let db = match &self.migrator {
+        let db = match self.migrator.transpose()? {
             Some(migrator) => {
                 let pool = crate::db::connect(&self.config).await?;
-                crate::db::migrate(&pool, migrator).await?;
+                crate::db::migrate(&pool, &migrator).await?;
                 let p = pool.clone();
                 checks.add("postgres", move || {
                     let p = p.clone();
@@ -565,6 +566,37 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(live.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_service_whose_migrations_reuse_a_platform_version_does_not_start() {
+        use sqlx::migrate::{Migration, MigrationType};
+        let platform = crate::db::PLATFORM_MIGRATOR.iter().next().unwrap();
+        let colliding: &'static Migrator = Box::leak(Box::new(Migrator {
+            migrations: std::borrow::Cow::Owned(vec![Migration::new(
+                platform.version,
+                "orders".into(),
+                MigrationType::Simple,
+                "SELECT 1".into(),
+                false,
+            )]),
+            ..Migrator::DEFAULT
+        }));
+        let config = CommonConfig::defaults(crate::config::Profile::Test, 0, "unused");
+        let Err(err) = ServiceBuilder::new("test", &config)
+            .postgres_with_events(colliding)
+            .connect()
+            .await
+        else {
+            panic!("a service with colliding migrations started");
+        };
+        assert!(
+            err.to_string().contains(&format!(
+                "migration version {} is used twice",
+                platform.version
+            )),
+            "{err}"
+        );
     }
 
     /// `http_requests_total` for one route and status, summed over methods, from the process-wide

@@ -65,7 +65,8 @@ pub fn buyer() -> Buyer {
 
 async fn spawn_catalog(topic_prefix: &str) -> Catalog {
     static MIGRATOR: OnceLock<sqlx::migrate::Migrator> = OnceLock::new();
-    let migrator = MIGRATOR.get_or_init(|| shared::db::service_migrator(&catalog::MIGRATOR));
+    let migrator =
+        MIGRATOR.get_or_init(|| shared::db::service_migrator(&catalog::MIGRATOR).unwrap());
     let db = TestDb::create("catalog", migrator)
         .await
         .expect("catalog database");

@@ -72,7 +72,8 @@ impl TestApp {
     pub async fn spawn_with(customise: impl FnOnce(&mut CatalogConfig)) -> Self {
         test_utils::init_logs();
         static MIGRATOR: OnceLock<sqlx::migrate::Migrator> = OnceLock::new();
-        let migrator = MIGRATOR.get_or_init(|| shared::db::service_migrator(&catalog::MIGRATOR));
+        let migrator =
+            MIGRATOR.get_or_init(|| shared::db::service_migrator(&catalog::MIGRATOR).unwrap());
         let db = TestDb::create("catalog", migrator)
             .await
             .expect("test database");

@@ -38,7 +38,7 @@ async fn place(State(db): State<PgPool>) -> String {
 #[tokio::test]
 async fn a_service_publishes_from_its_outbox_consumes_with_its_inbox_and_stops_cleanly() {
     static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
-    let migrator = shared::db::service_migrator(&MIGRATOR);
+    let migrator = shared::db::service_migrator(&MIGRATOR).unwrap();
     let db = TestDb::create("svc", &migrator).await.unwrap();
     let mut config = CommonConfig::defaults(Profile::Test, 0, "svc");
     config.database_url = Secret::new(db.url.clone());
