@@ -120,7 +120,7 @@ port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 start_broker() {
   local dir=$1 port=$2 storage=$3 log=$4 pidfile=$5
   mkdir -p "$dir"
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && port_open 127.0.0.1 "$port"; then
+  if [ -f "$pidfile" ] && process_running "$(cat "$pidfile")" tansu && port_open 127.0.0.1 "$port"; then
     return 0
   fi
   port_open 127.0.0.1 "$port" && die "port $port is taken by something else; set KAFKA_PORT"
@@ -136,17 +136,51 @@ start_broker() {
   die "the broker did not start; see $log"
 }
 
+# process_running PID NAME: PID is a live process running the program NAME (its argv[0] ends in
+# /NAME). `kill -0` is not enough: a killed process stays in the process table as a zombie until
+# its parent reaps it (and `kill -0` succeeds on it), and a pid left in a pidfile can be recycled
+# by an unrelated program.
+process_running() {
+  local pid=$1 name=$2 stat argv0=
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  if [ ! -d /proc/self ]; then
+    # No procfs (not Linux): the state from ps, no program check.
+    stat=$(ps -o stat= -p "$pid" 2>/dev/null) || return 1
+    stat=${stat// /}
+    [[ -n "$stat" && "$stat" != Z* ]]
+    return
+  fi
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  # Field 3 is the state; field 2 (the command name, in parentheses) may hold spaces.
+  stat=${stat##*") "}
+  case ${stat%% *} in Z | X | x) return 1 ;; esac
+  IFS= read -r -d '' argv0 <"/proc/$pid/cmdline" 2>/dev/null || return 1
+  [ "${argv0##*/}" = "$name" ]
+}
+
+# stop_pidfile PIDFILE NAME: stop the process of PIDFILE if it still runs NAME, then forget it.
 stop_pidfile() {
-  local pidfile=$1
+  local pidfile=$1 name=$2
   [ -f "$pidfile" ] || return 0
   local pid
   pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  if process_running "$pid" "$name"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do process_running "$pid" "$name" || break; sleep 0.2; done
+    if process_running "$pid" "$name"; then kill -KILL "$pid" 2>/dev/null || true; fi
   fi
   rm -f "$pidfile"
+}
+
+# service_ready NAME: the service answers 200 on /health/ready on its port.
+service_ready() {
+  curl -fsS --max-time 5 "http://127.0.0.1:${PORT_OF[$1]}/health/ready" >/dev/null 2>&1
+}
+
+# service_up NAME: the process of NAME's pidfile is alive, runs NAME, and NAME is ready.
+service_up() {
+  local pidfile="$DEV/run/$1.pid"
+  [ -f "$pidfile" ] && process_running "$(cat "$pidfile")" "$1" && service_ready "$1"
 }
 
 ensure_keys() {

@@ -19,7 +19,7 @@ psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc \
 
 run="$(mktemp -d)"
 TEST_KAFKA_PORT="${TEST_KAFKA_PORT:-19092}"
-cleanup() { stop_pidfile "$run/broker.pid"; rm -rf "$run"; }
+cleanup() { stop_pidfile "$run/broker.pid" tansu; rm -rf "$run"; }
 trap cleanup EXIT
 say "starting a broker for this test run on 127.0.0.1:$TEST_KAFKA_PORT"
 start_broker "$run" "$TEST_KAFKA_PORT" "memory://tansu/" "$run/broker.log" "$run/broker.pid"

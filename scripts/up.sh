@@ -28,10 +28,16 @@ export KOUPANG_PROFILE=local
 export KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 for s in "${SERVICES[@]}"; do
   pidfile="$DEV/run/$s.pid"
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    say "$s already running (pid $(cat "$pidfile"))"
+  if service_up "$s"; then
+    say "$s already running and ready (pid $(cat "$pidfile"))"
     continue
   fi
+  # A process that is alive but not ready (stuck, or started against a broker that is gone) is
+  # restarted; a dead one (even one not yet reaped) is simply started again.
+  if [ -f "$pidfile" ] && process_running "$(cat "$pidfile")" "$s"; then
+    say "$s (pid $(cat "$pidfile")) runs but is not ready: restarting it"
+  fi
+  stop_pidfile "$pidfile" "$s"
   upper=$(echo "$s" | tr '[:lower:]' '[:upper:]')
   db=$s; [ "$s" = order ] && db=orders
   say "starting $s on :${PORT_OF[$s]}"
@@ -51,7 +57,7 @@ for s in "${SERVICES[@]}"; do
   ok=0
   for _ in $(seq 1 60); do
     if curl -fsS "$url" >/dev/null 2>&1; then ok=1; break; fi
-    kill -0 "$(cat "$DEV/run/$s.pid")" 2>/dev/null || break
+    process_running "$(cat "$DEV/run/$s.pid")" "$s" || break
     sleep 0.5
   done
   [ "$ok" = 1 ] || { tail -n 30 "$DEV/logs/$s.log" >&2; die "$s is not ready; see .dev/logs/$s.log"; }

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Tests of the stack scripts' helpers (scripts/lib.sh) with dummy processes: no service, no
+# database. Run: bash scripts/tests/lib_test.sh
+set -uo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+# The pids a test started, ended one by one when its subshell exits.
+STARTED=()
+end_started() {
+  unset -f kill
+  for pid in "${STARTED[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+}
+
+fail() {
+  printf 'FAIL: %s\n' "$*" >&2
+  exit 1
+}
+
+# poll DESCRIPTION CMD...: wait (up to 10 s) until CMD succeeds.
+poll() {
+  local what=$1
+  shift
+  for _ in $(seq 1 100); do "$@" && return 0; sleep 0.1; done
+  fail "timed out waiting until $what"
+}
+
+state_of() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*") "}
+  echo "${stat%% *}"
+}
+is_zombie() { [ "$(state_of "$1")" = Z ]; }
+is_gone() { ! kill -0 "$1" 2>/dev/null || is_zombie "$1"; }
+
+# A program called `catalog` (a copy of sleep), so its argv[0] names the service.
+mkdir -p "$TMP/bin"
+cp "$(command -v sleep)" "$TMP/bin/catalog"
+cp "$(command -v sleep)" "$TMP/bin/other"
+
+# zombie_catalog: a `catalog` that has exited but that its parent never reaps (as after `kill -9`
+# of a service whose parent does not reap). Prints the zombie's pid.
+zombie_catalog() {
+  bash -c '"$1" 0 & echo $! >"$2"; exec sleep 300' _ "$TMP/bin/catalog" "$TMP/zombie.pid" &
+  STARTED+=($!)
+  poll "the zombie's pid is written" test -s "$TMP/zombie.pid"
+  local pid
+  pid=$(cat "$TMP/zombie.pid")
+  rm -f "$TMP/zombie.pid"
+  poll "catalog $pid is a zombie" is_zombie "$pid"
+  ZOMBIE=$pid
+}
+
+# A stand-in for a service's readiness endpoint: a static server with /health/ready.
+ready_server() {
+  mkdir -p "$TMP/www/health"
+  echo '{"status":"ready"}' >"$TMP/www/health/ready"
+  (cd "$TMP/www" && exec python3 -u -m http.server --bind 127.0.0.1 0 >"$TMP/www.log" 2>&1) &
+  STARTED+=($!)
+  poll "the readiness stand-in listens" grep -q 'port [0-9]' "$TMP/www.log"
+  READY_PORT=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$TMP/www.log" | head -n1)
+}
+
+closed_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Each test runs in a subshell with lib.sh sourced and .dev pointed at a scratch folder.
+run_test() {
+  local name=$1
+  if (
+    # shellcheck source=../lib.sh
+    source "$HERE/../lib.sh"
+    set +e
+    trap end_started EXIT
+    DEV="$TMP/dev"
+    mkdir -p "$DEV/run"
+    "$name"
+  ); then
+    printf 'ok    %s\n' "$name"
+  else
+    printf 'FAILED %s\n' "$name"
+    FAILED=$((FAILED + 1))
+  fi
+}
+
+a_killed_but_unreaped_service_is_not_running() {
+  zombie_catalog
+  kill -0 "$ZOMBIE" 2>/dev/null || fail "the zombie should answer kill -0 (the trap this guards)"
+  if process_running "$ZOMBIE" catalog; then fail "zombie $ZOMBIE counted as running"; fi
+}
+
+a_live_service_is_running_and_a_recycled_pid_of_another_program_is_not() {
+  "$TMP/bin/catalog" 300 &
+  local pid=$!
+  STARTED+=("$pid")
+  process_running "$pid" catalog || fail "live catalog $pid not counted as running"
+  if process_running "$pid" cart; then fail "catalog's pid counted as a running cart"; fi
+  if process_running 999999999 catalog; then fail "a pid that does not exist counted as running"; fi
+  if process_running "" catalog; then fail "an empty pidfile counted as running"; fi
+}
+
+a_killed_service_is_not_up_even_while_something_answers_on_its_port() {
+  ready_server
+  PORT_OF[catalog]=$READY_PORT
+  zombie_catalog
+  echo "$ZOMBIE" >"$DEV/run/catalog.pid"
+  service_ready catalog || fail "the readiness stand-in does not answer"
+  if service_up catalog; then fail "a zombie catalog counted as up"; fi
+}
+
+a_live_service_that_answers_ready_is_up_and_one_that_does_not_is_not() {
+  "$TMP/bin/catalog" 300 &
+  local pid=$!
+  STARTED+=("$pid")
+  echo "$pid" >"$DEV/run/catalog.pid"
+  ready_server
+  PORT_OF[catalog]=$READY_PORT
+  service_up catalog || fail "live and ready catalog not counted as up"
+  PORT_OF[catalog]=$(closed_port)
+  if service_up catalog; then fail "a catalog that is not ready counted as up"; fi
+}
+
+stopping_a_zombie_signals_nothing_and_forgets_the_pidfile() {
+  zombie_catalog
+  echo "$ZOMBIE" >"$DEV/run/catalog.pid"
+  # A zombie ignores signals; the helper must not wait for it to go.
+  kill() { echo "$*" >>"$TMP/kills"; }
+  stop_pidfile "$DEV/run/catalog.pid" catalog
+  unset -f kill
+  [ ! -e "$DEV/run/catalog.pid" ] || fail "the pidfile is still there"
+  [ ! -e "$TMP/kills" ] || fail "signals sent to a zombie: $(cat "$TMP/kills")"
+}
+
+stopping_never_kills_a_process_that_recycled_the_pid() {
+  "$TMP/bin/other" 300 &
+  local pid=$!
+  STARTED+=("$pid")
+  echo "$pid" >"$DEV/run/catalog.pid"
+  stop_pidfile "$DEV/run/catalog.pid" catalog
+  [ ! -e "$DEV/run/catalog.pid" ] || fail "the pidfile is still there"
+  process_running "$pid" other || fail "the unrelated process $pid was stopped"
+}
+
+stopping_a_live_service_ends_it() {
+  "$TMP/bin/catalog" 300 &
+  local pid=$!
+  STARTED+=("$pid")
+  echo "$pid" >"$DEV/run/catalog.pid"
+  stop_pidfile "$DEV/run/catalog.pid" catalog
+  poll "catalog $pid has ended" is_gone "$pid"
+  [ ! -e "$DEV/run/catalog.pid" ] || fail "the pidfile is still there"
+}
+
+FAILED=0
+for t in \
+  a_killed_but_unreaped_service_is_not_running \
+  a_live_service_is_running_and_a_recycled_pid_of_another_program_is_not \
+  a_killed_service_is_not_up_even_while_something_answers_on_its_port \
+  a_live_service_that_answers_ready_is_up_and_one_that_does_not_is_not \
+  stopping_a_zombie_signals_nothing_and_forgets_the_pidfile \
+  stopping_never_kills_a_process_that_recycled_the_pid \
+  stopping_a_live_service_ends_it; do
+  run_test "$t"
+done
+[ "$FAILED" = 0 ] || { echo "$FAILED failed"; exit 1; }
+echo "all passed"
