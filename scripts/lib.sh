@@ -32,14 +32,30 @@ say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# as_root CMD...: run CMD as root — directly when we are root, through sudo when it exists, else
+# stop and say what needed root (never half-install as an unprivileged user).
+as_root() {
+  if [ "$(id -u)" = 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    die "this step needs root and sudo is not installed: $* (run it as root, or install it by hand)"
+  fi
+}
+
 apt_updated=0
 apt_install() {
   command -v apt-get >/dev/null || die "apt-get not found: install $* by hand"
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || die "installing $* needs root: run as root, or install them by hand"
+    say "installing $* with apt-get needs root: using sudo (it may ask for your password)"
+  fi
   if [ "$apt_updated" = 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     apt_updated=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
 ensure_tools() {
@@ -60,20 +76,27 @@ ensure_tools() {
 
 pg_up() { pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; }
 
+# The pg_hba.conf lines for TCP from 127.0.0.1 and ::1, switched to `trust` (no password).
+PG_HBA_TRUST_SED='s/^\(host.*127.0.0.1\/32\s*\)\S*$/\1trust/; s/^\(host.*::1\/128\s*\)\S*$/\1trust/'
+
 ensure_postgres() {
   pg_up && return 0
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
-    say "installing PostgreSQL"
+    say "installing PostgreSQL (apt package postgresql)"
     apt_install postgresql
     local conf
     conf=$(ls -d /etc/postgresql/*/main | head -n1)
-    # Local development and tests connect over TCP as 'postgres' without a password.
-    sed -i 's/^\(host.*127.0.0.1\/32\s*\)\S*$/\1trust/; s/^\(host.*::1\/128\s*\)\S*$/\1trust/' "$conf/pg_hba.conf"
+    # Local development and tests connect over TCP as 'postgres' without a password. Only the
+    # cluster this script just installed is changed, and only if it does not trust them already.
+    if as_root grep -E '^host.*(127\.0\.0\.1/32|::1/128)' "$conf/pg_hba.conf" | grep -vE '\strust\s*$' >/dev/null; then
+      say "letting local TCP connections (127.0.0.1, ::1) in without a password: setting them to 'trust' in $conf/pg_hba.conf (a development database only)"
+      as_root sed -i "$PG_HBA_TRUST_SED" "$conf/pg_hba.conf"
+    fi
   fi
   say "starting PostgreSQL"
   local version
   version=$(ls /etc/postgresql | sort -V | tail -n1)
-  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
   for _ in $(seq 1 30); do pg_up && return 0; sleep 1; done
   die "PostgreSQL does not answer on $PG_HOST:$PG_PORT"
 }

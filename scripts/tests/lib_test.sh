@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests of the stack scripts' helpers (scripts/lib.sh) with dummy processes: no service, no
-# database. Run: bash scripts/tests/lib_test.sh
+# database, no root needed. Run: bash scripts/tests/lib_test.sh
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -155,6 +155,48 @@ stopping_a_live_service_ends_it() {
   [ ! -e "$DEV/run/catalog.pid" ] || fail "the pidfile is still there"
 }
 
+# A fake apt-get that records its calls, on a PATH holding nothing else but env.
+fake_apt_path() {
+  mkdir -p "$TMP/fakebin"
+  printf '#!/bin/sh\necho "$*" >>"%s/apt-calls"\n' "$TMP" >"$TMP/fakebin/apt-get"
+  chmod +x "$TMP/fakebin/apt-get"
+  ln -sf "$(command -v env)" "$TMP/fakebin/env"
+  rm -f "$TMP/apt-calls" "$TMP/sudo-calls"
+}
+
+apt_as_a_non_root_user_without_sudo_stops_with_a_clear_message_and_runs_nothing() {
+  fake_apt_path
+  id() { echo 1000; }
+  local out
+  out=$(PATH="$TMP/fakebin" apt_install redis-server 2>&1) && fail "apt_install succeeded without root"
+  [ ! -e "$TMP/apt-calls" ] || fail "apt-get ran without root: $(cat "$TMP/apt-calls")"
+  [[ "$out" == *"needs root"* && "$out" == *redis-server* ]] || fail "unclear message: $out"
+}
+
+apt_as_a_non_root_user_goes_through_sudo_and_says_so() {
+  fake_apt_path
+  id() { echo 1000; }
+  sudo() {
+    echo "$*" >>"$TMP/sudo-calls"
+    "$@"
+  }
+  local out
+  out=$(PATH="$TMP/fakebin" apt_install redis-server 2>&1) || fail "apt_install failed: $out"
+  grep -q 'apt-get install -y -qq redis-server' "$TMP/sudo-calls" ||
+    fail "install did not go through sudo: $(cat "$TMP/sudo-calls" 2>/dev/null)"
+  [ "$(wc -l <"$TMP/apt-calls")" = 2 ] || fail "expected update + install: $(cat "$TMP/apt-calls")"
+  [[ "$out" == *sudo* ]] || fail "did not say it uses sudo: $out"
+}
+
+apt_as_root_runs_directly() {
+  fake_apt_path
+  id() { echo 0; }
+  sudo() { echo "$*" >>"$TMP/sudo-calls"; }
+  PATH="$TMP/fakebin" apt_install redis-server >/dev/null 2>&1 || fail "apt_install failed as root"
+  [ ! -e "$TMP/sudo-calls" ] || fail "sudo used as root"
+  grep -q 'install -y -qq redis-server' "$TMP/apt-calls" || fail "apt-get install did not run"
+}
+
 FAILED=0
 for t in \
   a_killed_but_unreaped_service_is_not_running \
@@ -163,7 +205,10 @@ for t in \
   a_live_service_that_answers_ready_is_up_and_one_that_does_not_is_not \
   stopping_a_zombie_signals_nothing_and_forgets_the_pidfile \
   stopping_never_kills_a_process_that_recycled_the_pid \
-  stopping_a_live_service_ends_it; do
+  stopping_a_live_service_ends_it \
+  apt_as_a_non_root_user_without_sudo_stops_with_a_clear_message_and_runs_nothing \
+  apt_as_a_non_root_user_goes_through_sudo_and_says_so \
+  apt_as_root_runs_directly; do
   run_test "$t"
 done
 [ "$FAILED" = 0 ] || { echo "$FAILED failed"; exit 1; }
