@@ -95,8 +95,18 @@ async fn request_ids_are_echoed_or_made() {
         .send()
         .await
         .unwrap();
+    let echoed = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
     let body: Value = resp.json().await.unwrap();
-    assert_ne!(body["error"]["request_id"], "bad id with spaces");
+    let replaced = body["error"]["request_id"].as_str().unwrap_or_default();
+    assert_ne!(replaced, "bad id with spaces", "{body}");
+    assert!(
+        uuid::Uuid::parse_str(replaced).is_ok(),
+        "an unacceptable id is replaced by a fresh UUID: {body}"
+    );
+    assert_eq!(
+        replaced, echoed,
+        "the body and the header carry the same id"
+    );
 }
 
 #[tokio::test]
@@ -122,14 +132,70 @@ async fn readiness_fails_when_the_database_goes_away() {
     assert_eq!(body["checks"]["redis"], "ok");
 }
 
+/// The value of the sample `name{labels…}` in a Prometheus text scrape (0 when absent): the
+/// sample whose labels include every pair of `labels`; more than one such sample is a failure.
+fn sample(scrape: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let matching: Vec<f64> = scrape
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?.strip_prefix('{')?;
+            let (set, value) = rest.rsplit_once("} ")?;
+            labels
+                .iter()
+                .all(|(k, v)| set.split(',').any(|kv| kv == format!("{k}=\"{v}\"")))
+                .then(|| value.trim().parse::<f64>().unwrap())
+        })
+        .collect();
+    assert!(
+        matching.len() <= 1,
+        "{name} {labels:?} is ambiguous: {matching:?}"
+    );
+    matching.first().copied().unwrap_or(0.0)
+}
+
+/// The recorder is process-wide: every test in this binary counts into it. So the test reads its
+/// series before and after, and uses one no other test touches (`DELETE` on `/api/v1/users/{id}`,
+/// a 405): three different ids must land in one series labelled by the route template, and the
+/// latency histogram must count the same three requests.
 #[tokio::test]
 async fn metrics_count_requests_by_route() {
     let app = TestApp::spawn().await;
-    app.login("nobody", "Wr0ng-password!").await;
-    let text = app.get("/metrics").await.text().await.unwrap();
-    assert!(text.contains("http_requests_total"), "{text}");
-    assert!(text.contains("path=\"/api/v1/users/login\""), "{text}");
-    assert!(text.contains("identity_logins_total"), "{text}");
+    let route = [
+        ("method", "DELETE"),
+        ("path", "/api/v1/users/{id}"),
+        ("status", "405"),
+    ];
+    let scrape = || async { app.get("/metrics").await.text().await.unwrap() };
+    let before = scrape().await;
+    let ids: Vec<String> = (0..3).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    for id in &ids {
+        let resp = app
+            .client
+            .delete(app.url(&format!("/api/v1/users/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let after = scrape().await;
+    assert_eq!(
+        sample(&after, "http_requests_total", &route)
+            - sample(&before, "http_requests_total", &route),
+        3.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, "http_request_duration_seconds_count", &route)
+            - sample(&before, "http_request_duration_seconds_count", &route),
+        3.0,
+        "{after}"
+    );
+    for id in &ids {
+        assert!(
+            !after.contains(id.as_str()),
+            "raw paths are not labels: {id}"
+        );
+    }
 }
 
 #[tokio::test]
