@@ -105,7 +105,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_user_never_verifies_even_with_the_dummy_password() {
-        let h = PasswordHasher::new(1024, 1, 1).await.unwrap();
+        const DUMMY: &str = "the-dummy's-0wn-password";
+        let mut h = PasswordHasher::new(1024, 1, 1).await.unwrap();
+        // The dummy is random in production; here it is one whose password the test knows.
+        h.dummy_hash = Arc::new(hash_with(&h.params, DUMMY).unwrap());
+        assert!(verify(DUMMY, &h.dummy_hash), "the dummy hash is DUMMY's");
+        let before = h.verifications();
+        assert!(!h.verify_or_dummy(DUMMY, None).await.unwrap());
+        assert_eq!(
+            h.verifications(),
+            before + 1,
+            "the dummy hash was really checked"
+        );
         assert!(!h.verify_or_dummy("anything", None).await.unwrap());
         assert!(!h.verify_or_dummy("x", Some("not a hash")).await.unwrap());
     }

@@ -104,6 +104,17 @@ mod tests {
         let jwks = signer.jwks();
         let x = jwks["keys"][0]["x"].as_str().unwrap();
         assert_eq!(URL_SAFE_NO_PAD.decode(x).unwrap(), keys.public_raw);
+        // The same claims, issuer and audience signed with any other key are refused.
+        let other = JwtSigner::new(&Ed25519KeyPair::generate().unwrap(), "iss", "aud", 900);
+        let forged = other.sign(user, Role::Seller).unwrap();
+        assert!(
+            other.verifier().verify(&forged).is_ok(),
+            "a well-formed token"
+        );
+        assert!(
+            signer.verifier().verify(&forged).is_err(),
+            "a token signed by another key verifies"
+        );
     }
 
     #[test]
