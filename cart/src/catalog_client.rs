@@ -19,7 +19,7 @@ pub struct SkuInfo {
     pub seller_id: Uuid,
     #[serde(with = "rust_decimal::serde::str")]
     pub price: Decimal,
-    pub currency: String,
+    pub currency: shared::money::Currency,
     /// `active` when buyable.
     pub status: String,
     pub available: i64,

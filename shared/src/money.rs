@@ -7,35 +7,51 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-/// An upper-case three-letter ISO-4217 code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Currency([u8; 3]);
+/// An ISO-4217 currency that has a minor unit (the maintained table of `iso_currency`): codes
+/// outside the standard, and its entries that are not money with decimals (gold `XAU`, "no
+/// currency" `XXX`), are refused when parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency {
+    iso: iso_currency::Currency,
+    minor_units: u32,
+}
 
 impl Currency {
-    pub fn as_str(&self) -> &str {
-        // Constructed only from ASCII upper-case letters.
-        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    pub fn as_str(&self) -> &'static str {
+        self.iso.code()
     }
 
-    /// Digits after the decimal point that amounts in this currency may have.
+    /// Digits after the decimal point that amounts in this currency may have (ISO 4217's
+    /// exponent: 2 for USD, 0 for JPY and XOF, 3 for KWD, 4 for CLF).
     pub fn minor_units(&self) -> u32 {
-        match self.as_str() {
-            "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "UGX" => 0,
-            "BHD" | "KWD" | "OMR" | "JOD" | "TND" => 3,
-            _ => 2,
-        }
+        self.minor_units
+    }
+}
+
+impl PartialOrd for Currency {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Currency {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
     }
 }
 
 impl FromStr for Currency {
     type Err = MoneyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let b = s.as_bytes();
-        if b.len() == 3 && b.iter().all(u8::is_ascii_uppercase) {
-            Ok(Self([b[0], b[1], b[2]]))
-        } else {
-            Err(MoneyError::Currency(s.to_owned()))
-        }
+        let iso = iso_currency::Currency::from_code(s)
+            .ok_or_else(|| MoneyError::Currency(s.to_owned()))?;
+        let minor_units = iso
+            .exponent()
+            .ok_or_else(|| MoneyError::Currency(s.to_owned()))?;
+        Ok(Self {
+            iso,
+            minor_units: u32::from(minor_units),
+        })
     }
 }
 
@@ -60,7 +76,7 @@ impl<'de> Deserialize<'de> for Currency {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
-    #[error("'{0}' is not an ISO-4217 currency code (three upper-case letters)")]
+    #[error("'{0}' is not an ISO-4217 currency code with a minor unit (e.g. USD, EUR, JPY)")]
     Currency(String),
     #[error("'{0}' is not a decimal amount")]
     Amount(String),
@@ -142,10 +158,10 @@ impl Money {
     }
 }
 
-/// `amount` with exactly the decimal places of `currency` (`19.9900` USD → `19.99`, `20` → `20.00`);
-/// two places when the code is not a currency. For showing stored amounts.
-pub fn rounded(amount: Decimal, currency: &str) -> Decimal {
-    let digits = currency.parse::<Currency>().map_or(2, |c| c.minor_units());
+/// `amount` with exactly the decimal places of `currency` (`19.9900` USD → `19.99`, `20` → `20.00`,
+/// `1500.0` JPY → `1500`). For showing stored amounts.
+pub fn rounded(amount: Decimal, currency: Currency) -> Decimal {
+    let digits = currency.minor_units();
     let mut d = amount.round_dp(digits);
     d.rescale(digits);
     d
@@ -200,6 +216,51 @@ mod tests {
             Money::parse("1.500", "USD").is_ok(),
             "trailing zeros are not extra precision"
         );
+    }
+
+    #[test]
+    fn minor_units_follow_the_iso_table_for_zero_two_three_and_four_decimal_currencies() {
+        for (code, digits) in [
+            ("USD", 2),
+            ("EUR", 2),
+            ("JPY", 0),
+            ("KRW", 0),
+            ("XOF", 0),
+            ("XAF", 0),
+            ("PYG", 0),
+            ("KWD", 3),
+            ("BHD", 3),
+            ("IQD", 3),
+            ("LYD", 3),
+            ("CLF", 4),
+        ] {
+            let c: Currency = code.parse().unwrap();
+            assert_eq!(c.minor_units(), digits, "{code}");
+            assert_eq!(c.as_str(), code);
+        }
+        assert_eq!(Money::parse("1500", "XOF").unwrap().amount().to_string(), "1500");
+        assert!(matches!(
+            Money::parse("1500.5", "XOF"),
+            Err(MoneyError::Scale { digits: 0, .. })
+        ));
+        assert_eq!(Money::parse("1.234", "IQD").unwrap().amount().to_string(), "1.234");
+        assert!(matches!(
+            Money::parse("1.2345", "KWD"),
+            Err(MoneyError::Scale { digits: 3, .. })
+        ));
+        assert_eq!(rounded(Decimal::new(15000, 1), "JPY".parse().unwrap()).to_string(), "1500");
+        assert_eq!(rounded(Decimal::new(12, 1), "KWD".parse().unwrap()).to_string(), "1.200");
+        assert_eq!(rounded(Decimal::new(20, 0), "USD".parse().unwrap()).to_string(), "20.00");
+    }
+
+    #[test]
+    fn codes_outside_iso_4217_or_without_a_minor_unit_are_not_currencies() {
+        for code in ["ABC", "QQQ", "XAU", "XXX", "usd", "US", ""] {
+            assert!(
+                matches!(code.parse::<Currency>(), Err(MoneyError::Currency(_))),
+                "{code:?} was accepted"
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use shared::auth::{AuthUser, Role};
+use shared::money::Currency;
 use uuid::Uuid;
 
 use super::dto::*;
@@ -30,19 +31,20 @@ fn check_quantity(store: &CartStore, quantity: i64) -> Result<u32> {
     }
 }
 
-fn money(amount: Decimal, currency: &str) -> String {
+fn money(amount: Decimal, currency: Currency) -> String {
     shared::money::rounded(amount, currency).to_string()
 }
 
 pub fn view(lines: Vec<StoredLine>) -> CartView {
-    let mut totals: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut totals: BTreeMap<Currency, Decimal> = BTreeMap::new();
     let mut item_count = 0u32;
     let items = lines
         .into_iter()
         .map(|l| {
-            let unit = Decimal::from_str_exact(&l.snapshot.unit_price).unwrap_or_default();
+            let unit = l.snapshot.unit_price;
+            let currency = l.snapshot.currency;
             let line_total = unit * Decimal::from(l.quantity);
-            *totals.entry(l.snapshot.currency.clone()).or_default() += line_total;
+            *totals.entry(currency).or_default() += line_total;
             item_count = item_count.saturating_add(l.quantity);
             CartLine {
                 sku_id: l.sku_id,
@@ -50,9 +52,9 @@ pub fn view(lines: Vec<StoredLine>) -> CartView {
                 product_name: l.snapshot.product_name,
                 image_url: l.snapshot.image_url,
                 quantity: l.quantity,
-                line_total: money(line_total, &l.snapshot.currency),
-                unit_price: money(unit, &l.snapshot.currency),
-                currency: l.snapshot.currency,
+                line_total: money(line_total, currency),
+                unit_price: money(unit, currency),
+                currency: currency.to_string(),
             }
         })
         .collect();
@@ -61,8 +63,8 @@ pub fn view(lines: Vec<StoredLine>) -> CartView {
         totals: totals
             .into_iter()
             .map(|(currency, amount)| Total {
-                amount: money(amount, &currency),
-                currency,
+                amount: money(amount, currency),
+                currency: currency.to_string(),
             })
             .collect(),
         item_count,
@@ -104,7 +106,7 @@ pub async fn add(state: &AppState, buyer: Uuid, input: AddItem) -> Result<CartVi
         product_id: info.product_id,
         product_name: info.product_name,
         image_url: info.image_url,
-        unit_price: info.price.to_string(),
+        unit_price: info.price,
         currency: info.currency,
     };
     match state
@@ -174,8 +176,7 @@ pub async fn validate(state: &AppState, buyer: Uuid) -> Result<Validation> {
     let items: Vec<ValidatedLine> = lines
         .into_iter()
         .map(|l| {
-            let snapshot_price =
-                Decimal::from_str_exact(&l.snapshot.unit_price).unwrap_or_default();
+            let snapshot_price = l.snapshot.unit_price;
             let now = current.get(&l.sku_id);
             let status = match now {
                 None => LineStatus::Unavailable,
@@ -190,9 +191,10 @@ pub async fn validate(state: &AppState, buyer: Uuid) -> Result<Validation> {
                 sku_id: l.sku_id,
                 status,
                 quantity: l.quantity,
-                snapshot_price: money(snapshot_price, &l.snapshot.currency),
-                current_price: now.map(|s| money(s.price, &s.currency)),
-                currency: l.snapshot.currency,
+                snapshot_price: money(snapshot_price, l.snapshot.currency),
+                current_price: now
+                    .map(|s| money(s.price, s.currency)),
+                currency: l.snapshot.currency.to_string(),
                 available: now.map_or(0, |s| s.available.max(0)),
             }
         })
@@ -215,8 +217,8 @@ mod tests {
                 product_id: Uuid::nil(),
                 product_name: "x".into(),
                 image_url: None,
-                unit_price: price.into(),
-                currency: currency.into(),
+                unit_price: price.parse().unwrap(),
+                currency: currency.parse().unwrap(),
             },
             added_ms: added,
         }

@@ -11,17 +11,29 @@ use std::collections::HashMap;
 
 use redis::aio::ConnectionManager;
 use redis::Script;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shared::money::Currency;
 use uuid::Uuid;
 
-/// The price and description of a line, as the catalog gave them when it was added.
+use crate::error::CartError;
+
+/// The price and description of a line, as the catalog gave them when it was added. Stored as
+/// JSON with the price as a decimal string (`"19.99"`) and the currency code.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
     pub product_id: Uuid,
     pub product_name: String,
     pub image_url: Option<String>,
-    pub unit_price: String,
-    pub currency: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub unit_price: Decimal,
+    pub currency: Currency,
+}
+
+/// A stored line that cannot be read back (or written) is corruption of the cart's own data: an
+/// internal error that names the line, never a line silently dropped or priced at zero.
+fn corrupt(what: &str, sku: &str, detail: String) -> CartError {
+    CartError::Unexpected(anyhow::anyhow!("cart line {sku}: unreadable {what}: {detail}"))
 }
 
 #[derive(Debug, Clone)]
@@ -119,7 +131,7 @@ impl CartStore {
         self.max_quantity
     }
 
-    pub async fn lines(&self, buyer: Uuid) -> redis::RedisResult<Vec<StoredLine>> {
+    pub async fn lines(&self, buyer: Uuid) -> Result<Vec<StoredLine>, CartError> {
         let [q, l, t] = Self::keys(&self.prefix, buyer);
         let mut c = self.conn.clone();
         let (qs, ls, ts): (
@@ -134,16 +146,23 @@ impl CartStore {
             .await?;
         let mut lines: Vec<StoredLine> = qs
             .into_iter()
-            .filter_map(|(sku, quantity)| {
-                let snapshot: Snapshot = serde_json::from_str(ls.get(&sku)?).ok()?;
-                Some(StoredLine {
-                    sku_id: sku.parse().ok()?,
+            .map(|(sku, quantity)| {
+                let raw = ls
+                    .get(&sku)
+                    .ok_or_else(|| corrupt("snapshot", &sku, "missing".into()))?;
+                let snapshot: Snapshot = serde_json::from_str(raw)
+                    .map_err(|e| corrupt("snapshot", &sku, e.to_string()))?;
+                Ok(StoredLine {
+                    sku_id: sku
+                        .parse()
+                        .map_err(|e: uuid::Error| corrupt("sku id", &sku, e.to_string()))?,
                     quantity,
                     snapshot,
+                    // A line whose first-seen time is missing sorts first; its data is intact.
                     added_ms: ts.get(&sku).copied().unwrap_or(0),
                 })
             })
-            .collect();
+            .collect::<Result<_, CartError>>()?;
         lines.sort_by_key(|l| (l.added_ms, l.sku_id));
         Ok(lines)
     }
@@ -166,9 +185,10 @@ impl CartStore {
         sku: Uuid,
         units: u32,
         snapshot: &Snapshot,
-    ) -> redis::RedisResult<AddResult> {
+    ) -> Result<AddResult, CartError> {
         let keys = Self::keys(&self.prefix, buyer);
-        let json = serde_json::to_string(snapshot).unwrap_or_default();
+        let json = serde_json::to_string(snapshot)
+            .map_err(|e| corrupt("snapshot", &sku.to_string(), e.to_string()))?;
         let mut c = self.conn.clone();
         let (code, n): (i64, i64) = self
             .add

@@ -34,8 +34,8 @@ async fn with_the_catalog_unreachable_pricing_operations_answer_503() {
         product_id: uuid::Uuid::now_v7(),
         product_name: "Earlier".into(),
         image_url: None,
-        unit_price: "3.00".into(),
-        currency: "USD".into(),
+        unit_price: "3.00".parse().unwrap(),
+        currency: "USD".parse().unwrap(),
     };
     app.state.store.add(b.id, sku, 2, &snapshot).await.unwrap();
     assert_error(
@@ -47,6 +47,50 @@ async fn with_the_catalog_unreachable_pricing_operations_answer_503() {
     .await;
     // Reading the cart needs no catalog.
     assert_eq!(app.get_cart(&b).await["item_count"], 2);
+}
+
+#[tokio::test]
+async fn a_stored_line_that_cannot_be_read_is_an_error_never_a_free_or_missing_item() {
+    let app = TestApp::spawn().await;
+    let b = buyer();
+    let skus = app.product("Corruptible", &[("9.99", 5)]).await;
+    app.add_ok(&b, &skus[0], 2).await;
+    let [_, snapshots, _] = app.keys(&b);
+    let mut redis = app.redis();
+    let good: String = redis::cmd("HGET")
+        .arg(&snapshots)
+        .arg(&skus[0])
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let mut broken: serde_json::Value = serde_json::from_str(&good).unwrap();
+    broken["unit_price"] = "not-a-price".into();
+    let _: () = redis::cmd("HSET")
+        .arg(&snapshots)
+        .arg(&skus[0])
+        .arg(broken.to_string())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    // Before: the line was priced 0.00 (unwrap_or_default). Now the cart says it cannot be read,
+    // with the generic body, and no total that would undercharge.
+    let err = assert_error(
+        app.send(Method::GET, "/api/v1/cart", &b.token, None).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL_ERROR",
+    )
+    .await;
+    assert!(!err.to_string().contains("not-a-price"), "no internals: {err}");
+    // Restoring the line makes the cart whole again: nothing else was touched.
+    let _: () = redis::cmd("HSET")
+        .arg(&snapshots)
+        .arg(&skus[0])
+        .arg(&good)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let cart = app.get_cart(&b).await;
+    assert_eq!(cart["item_count"], 2);
 }
 
 struct OwnRedis(Child, u16);

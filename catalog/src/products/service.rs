@@ -24,9 +24,14 @@ const MAX_IMAGES: i64 = 20;
 const MAX_STOCK: i64 = 10_000_000;
 const MAX_ATTRIBUTES_BYTES: usize = 4096;
 
-/// A price as shown: with exactly the currency's decimal places (`19.9900` → `19.99`).
+/// A price as shown: with exactly the currency's decimal places (`19.9900` → `19.99`). A stored
+/// code that is not an ISO currency (written before codes were checked against the ISO table)
+/// shows the amount as stored rather than guessing its decimals.
 pub fn display_price(amount: Decimal, currency: Option<&str>) -> Decimal {
-    shared::money::rounded(amount, currency.unwrap_or_default())
+    match currency.map(str::parse::<shared::money::Currency>) {
+        Some(Ok(c)) => shared::money::rounded(amount, c),
+        _ => amount.normalize(),
+    }
 }
 
 fn present_sku(mut s: Sku) -> Sku {
@@ -291,7 +296,7 @@ fn parse_price(errors: &mut Vec<FieldError>, price: &str, currency: &str) -> Opt
         Err(shared::money::MoneyError::Currency(_)) => {
             errors.push(FieldError::new(
                 "currency",
-                "must be an ISO-4217 code of three upper-case letters",
+                "must be an ISO-4217 currency code with a minor unit, such as USD, EUR or JPY",
             ));
             None
         }
