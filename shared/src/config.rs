@@ -180,6 +180,8 @@ pub fn load_from<T: Serialize + DeserializeOwned>(
 ) -> Result<T, ConfigError> {
     let mut value = serde_json::to_value(defaults)
         .map_err(|e| ConfigError(format!("defaults cannot be represented: {e}")))?;
+    // Environment strings are typed by the defaults' shape, not by whatever the file put there.
+    let shape = value.clone();
     if let Some(text) = file {
         let table: toml::Value =
             toml::from_str(text).map_err(|e| ConfigError(format!("config file: {e}")))?;
@@ -187,15 +189,30 @@ pub fn load_from<T: Serialize + DeserializeOwned>(
             serde_json::to_value(table).map_err(|e| ConfigError(format!("config file: {e}")))?;
         merge(&mut value, file_value);
     }
-    let Value::Object(map) = &mut value else {
+    let (Value::Object(map), Value::Object(shape)) = (&mut value, &shape) else {
         return Err(ConfigError("a config type must be a struct".into()));
     };
-    apply_env(map, &format!("{prefix}_"), &env)?;
-    serde_path_to_error(value, prefix)
+    apply_env(map, shape, &format!("{prefix}_"), &env)?;
+    deserialize_settings(value, prefix)
 }
 
-fn serde_path_to_error<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ConfigError> {
-    serde_json::from_value(value).map_err(|e| ConfigError(format!("{prefix}: {e}")))
+/// Deserialize the merged settings; a value of the wrong shape (from the file, where nothing
+/// checked its type) is named by its full path and by the variable that would set it.
+fn deserialize_settings<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        if path.is_empty() || path == "." || path.contains('?') {
+            return ConfigError(format!("{prefix}: {}", e.inner()));
+        }
+        let var = format!(
+            "{prefix}_{}",
+            path.replace('.', "__").to_ascii_uppercase()
+        );
+        ConfigError(format!(
+            "{prefix}: setting `{path}` (variable {var}): {}",
+            e.inner()
+        ))
+    })
 }
 
 fn merge(base: &mut Value, over: Value) {
@@ -216,17 +233,25 @@ fn merge(base: &mut Value, over: Value) {
 
 fn apply_env(
     map: &mut Map<String, Value>,
+    shape: &Map<String, Value>,
     var_prefix: &str,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
+    let no_shape = Map::new();
     for (key, slot) in map.iter_mut() {
         let var = format!("{var_prefix}{}", key.to_ascii_uppercase());
         if let Value::Object(inner) = slot {
-            apply_env(inner, &format!("{var}__"), env)?;
+            let inner_shape = match shape.get(key) {
+                Some(Value::Object(s)) => s,
+                _ => &no_shape,
+            };
+            apply_env(inner, inner_shape, &format!("{var}__"), env)?;
             continue;
         }
         let Some(raw) = env(&var) else { continue };
-        *slot = parse_like(slot, &raw).map_err(|why| ConfigError(format!("{var}: {why}")))?;
+        let typed_by = shape.get(key).unwrap_or(slot).clone();
+        *slot =
+            parse_like(&typed_by, &raw).map_err(|why| ConfigError(format!("{var}: {why}")))?;
     }
     Ok(())
 }
@@ -281,6 +306,12 @@ mod tests {
         rate: f64,
         flag: bool,
         name: Option<String>,
+        retry: Retry,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Retry {
+        max_attempts: u32,
     }
 
     fn defaults() -> Svc {
@@ -289,6 +320,7 @@ mod tests {
             rate: 0.1,
             flag: false,
             name: None,
+            retry: Retry { max_attempts: 3 },
         }
     }
 
@@ -347,6 +379,22 @@ mod tests {
         let err =
             load_from::<Svc>("SVC", defaults(), None, env(&[("SVC_PORT", "70000")])).unwrap_err();
         assert!(err.0.contains("SVC"), "{err}");
+    }
+
+    #[test]
+    fn a_file_value_of_the_wrong_shape_names_its_full_path_and_variable() {
+        let file = "[retry]\nmax_attempts = \"many\"\n";
+        let err = load_from::<Svc>("SVC", defaults(), Some(file), env(&[])).unwrap_err();
+        assert!(err.0.contains("`retry.max_attempts`"), "{err}");
+        assert!(err.0.contains("SVC_RETRY__MAX_ATTEMPTS"), "{err}");
+        let cfg: Svc = load_from(
+            "SVC",
+            defaults(),
+            Some(file),
+            env(&[("SVC_RETRY__MAX_ATTEMPTS", "7")]),
+        )
+        .unwrap();
+        assert_eq!(cfg.retry.max_attempts, 7, "the named variable fixes it");
     }
 
     #[test]
