@@ -60,15 +60,15 @@ pub fn optional_text(
     Some(v.to_owned())
 }
 
-/// An http(s) URL of at most 2048 characters.
+/// An absolute http(s) URL with a host, of at most 2048 characters, as the WHATWG URL parser
+/// (`url::Url`) reads it. Stored as given (trimmed), so what the seller sent is what is shown.
 pub fn url(errors: &mut Vec<FieldError>, field: &str, value: &str) -> String {
     let v = value.trim();
-    let host = v
-        .strip_prefix("https://")
-        .or_else(|| v.strip_prefix("http://"));
-    let ok = matches!(host, Some(h) if !h.is_empty())
-        && v.len() <= 2048
-        && !v.chars().any(|c| c.is_whitespace() || c.is_control());
+    let ok = v.len() <= 2048
+        && !v.chars().any(|c| c.is_whitespace() || c.is_control())
+        && url::Url::parse(v).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+        });
     if !ok {
         errors.push(FieldError::new(
             field,
@@ -121,5 +121,39 @@ mod tests {
         let mut ok = Vec::new();
         optional_text(&mut ok, "description", Some("line one\nline two\tend"), 100);
         assert!(ok.is_empty());
+    }
+
+    #[test]
+    fn only_absolute_http_urls_with_a_host_are_image_urls() {
+        for good in [
+            "https://img.example/p.png",
+            "http://img.example:8080/a/b?c=d#e",
+            "  https://img.example/p.png  ",
+        ] {
+            let mut errors = Vec::new();
+            assert_eq!(url(&mut errors, "url", good), good.trim());
+            assert!(errors.is_empty(), "{good:?} refused");
+        }
+        for bad in [
+            "https://",
+            "http://:80/p.png",
+            "ftp://img.example/p.png",
+            "javascript:alert(1)",
+            "https://img example/p.png",
+            "https://img.example:99999/p.png",
+            "//img.example/p.png",
+            "img.example/p.png",
+        ] {
+            let mut errors = Vec::new();
+            url(&mut errors, "url", bad);
+            assert_eq!(errors.len(), 1, "{bad:?} accepted");
+        }
+        let mut errors = Vec::new();
+        url(
+            &mut errors,
+            "url",
+            &format!("https://img.example/{}", "a".repeat(2048)),
+        );
+        assert_eq!(errors.len(), 1, "over 2048 characters");
     }
 }
