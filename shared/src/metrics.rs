@@ -45,10 +45,29 @@ pub async fn render() -> Response {
         .into_response()
 }
 
+/// The method as a label: the standard methods by name, anything a client invents as `OTHER`, so
+/// a client cannot grow the label set (the path label is the matched route or `unmatched`, the
+/// status a number).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
+}
+
 /// Middleware: `http_requests_total` and `http_request_duration_seconds` by method, route, status.
 pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let path = req
         .extensions()
         .get::<MatchedPath>()
@@ -56,9 +75,58 @@ pub async fn track(req: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".to_owned());
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
-    let labels = [("method", method), ("path", path), ("status", status)];
+    let labels = [
+        ("method", method.to_owned()),
+        ("path", path),
+        ("status", status),
+    ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    /// The value of `http_requests_total` for these labels in the process-wide recorder.
+    fn requests(method: &str, path: &str, status: &str) -> u64 {
+        let text = handle().map(|h| h.render()).unwrap_or_default();
+        let series = format!(
+            "http_requests_total{{method=\"{method}\",path=\"{path}\",status=\"{status}\"}}"
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn invented_methods_share_one_label_so_clients_cannot_grow_the_series() {
+        handle();
+        let app = axum::Router::new()
+            .route("/metrics-method-probe", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(track));
+        let before = requests("OTHER", "/metrics-method-probe", "405");
+        for m in ["FOOBAR", "BAZ", "PROPFIND"] {
+            let req = Request::builder()
+                .method(m)
+                .uri("/metrics-method-probe")
+                .body(Body::empty())
+                .unwrap();
+            app.clone().oneshot(req).await.unwrap();
+        }
+        assert_eq!(
+            requests("OTHER", "/metrics-method-probe", "405"),
+            before + 3
+        );
+        let text = handle().unwrap().render();
+        for m in ["FOOBAR", "BAZ", "PROPFIND"] {
+            assert!(!text.contains(&format!("method=\"{m}\"")), "{m} became a label");
+        }
+    }
 }
