@@ -29,6 +29,8 @@ pub enum IdentityError {
     InvalidOneTimeToken,
     #[error("current password incorrect")]
     CurrentPasswordIncorrect,
+    #[error("current password required")]
+    CurrentPasswordRequired,
     #[error("role change forbidden")]
     RoleChangeForbidden(&'static str),
     #[error("the ADMIN role is granted and removed by an operator only")]
@@ -88,6 +90,10 @@ impl From<IdentityError> for ApiError {
             CurrentPasswordIncorrect => ApiError::forbidden(
                 "CURRENT_PASSWORD_INCORRECT",
                 "the current password is not correct",
+            ),
+            CurrentPasswordRequired => ApiError::forbidden(
+                "CURRENT_PASSWORD_REQUIRED",
+                "changing the email or closing the account needs current_password",
             ),
             RoleChangeForbidden(why) => ApiError::forbidden("ROLE_CHANGE_FORBIDDEN", why),
             AdminRoleOperatorOnly => ApiError::forbidden(

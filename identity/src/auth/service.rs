@@ -208,7 +208,16 @@ pub async fn verify_email(state: &AppState, req: VerifyEmailRequest) -> Result<(
     let consumed = repo::consume_user_token(&mut *tx, repo::VERIFY_EMAIL, &hash)
         .await?
         .ok_or(IdentityError::InvalidOneTimeToken)?;
-    if !users::mark_email_verified(&mut *tx, consumed.user_id, &consumed.email).await? {
+    let verified = users::mark_email_verified(&mut *tx, consumed.user_id, &consumed.email)
+        .await
+        .map_err(|e| {
+            if shared::db::is_unique_violation(&e, "users_email_key") {
+                IdentityError::EmailTaken
+            } else {
+                e.into()
+            }
+        })?;
+    if !verified {
         // The address changed since the mail was sent: the token proves nothing about the new one.
         return Err(IdentityError::InvalidOneTimeToken);
     }
@@ -229,7 +238,7 @@ pub async fn forgot_password(
             "is not a valid email address",
         ));
     };
-    let Some(user) = users::find_active_by_email(&state.db, email.as_str()).await? else {
+    let Some(user) = users::find_active_verified_by_email(&state.db, email.as_str()).await? else {
         return Ok(());
     };
     let (token, hash) = new_opaque_token()?;

@@ -33,6 +33,8 @@ pub struct UserResponse {
     pub phone: Option<String>,
     pub role: Role,
     pub email_verified: bool,
+    /// A new address waiting for verification; `email` stays in use until then.
+    pub pending_email: Option<String>,
     pub status: String,
     pub created_at: DateTime<Utc>,
 }
@@ -57,6 +59,7 @@ impl TryFrom<UserRow> for UserResponse {
             phone: u.phone,
             role,
             email_verified: u.email_verified_at.is_some(),
+            pending_email: u.pending_email,
             status: u.status,
             created_at: u.created_at,
         })
@@ -64,11 +67,15 @@ impl TryFrom<UserRow> for UserResponse {
 }
 
 /// `PATCH /users/me`: every field optional; `phone: null` clears the phone. A `role` here is refused.
+/// A new `email` needs `current_password`, and takes effect only once the new address is verified
+/// (until then it is answered as `pending_email`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdateMeRequest {
     pub username: Option<String>,
     pub email: Option<String>,
+    /// Required when `email` changes.
+    pub current_password: Option<String>,
     #[serde(deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
@@ -85,6 +92,13 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 
 fn present_any<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
     serde_json::Value::deserialize(d).map(Some)
+}
+
+/// `DELETE /users/me`: closing the account needs the current password, not only a token.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct DeleteMeRequest {
+    pub current_password: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

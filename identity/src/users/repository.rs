@@ -14,11 +14,14 @@ pub struct UserRow {
     pub role: String,
     pub status: String,
     pub email_verified_at: Option<DateTime<Utc>>,
+    /// An asked-for new address, not yet verified; `email` stays the login and reset address.
+    pub pending_email: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str =
-    "id, username, email, phone, password_hash, role, status, email_verified_at, created_at";
+    "id, username, email, phone, password_hash, role, status, email_verified_at, \
+     pending_email, created_at";
 
 pub struct NewUser<'a> {
     pub id: Uuid,
@@ -81,12 +84,15 @@ pub async fn find_by_login(
     .await
 }
 
-pub async fn find_active_by_email(
+/// Only a verified address receives password-reset mail: an address nobody proved to own (a
+/// typo at registration, or one set by a thief) must never become a way into the account.
+pub async fn find_active_verified_by_email(
     db: impl PgExecutor<'_>,
     email: &str,
 ) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as::<_, UserRow>(&format!(
-        "SELECT {COLUMNS} FROM users WHERE email = $1 AND status = 'active'"
+        "SELECT {COLUMNS} FROM users
+         WHERE email = $1 AND status = 'active' AND email_verified_at IS NOT NULL"
     ))
     .bind(email)
     .fetch_optional(db)
@@ -95,7 +101,8 @@ pub async fn find_active_by_email(
 
 pub struct ProfileChanges<'a> {
     pub username: Option<&'a str>,
-    pub email: Option<&'a str>,
+    /// A new address to hold as pending until it is verified (`email` itself is not touched).
+    pub pending_email: Option<&'a str>,
     /// `Some(None)` clears the phone.
     pub phone: Option<Option<&'a str>>,
 }
@@ -108,8 +115,7 @@ pub async fn update_profile(
     sqlx::query_as::<_, UserRow>(&format!(
         "UPDATE users SET
             username = COALESCE($2, username),
-            email_verified_at = CASE WHEN $3::text IS NOT NULL AND $3 <> email THEN NULL ELSE email_verified_at END,
-            email = COALESCE($3, email),
+            pending_email = COALESCE($3, pending_email),
             phone = CASE WHEN $4 THEN $5 ELSE phone END,
             updated_at = now()
          WHERE id = $1
@@ -117,7 +123,7 @@ pub async fn update_profile(
     ))
     .bind(id)
     .bind(c.username)
-    .bind(c.email)
+    .bind(c.pending_email)
     .bind(c.phone.is_some())
     .bind(c.phone.flatten())
     .fetch_one(db)
@@ -190,14 +196,35 @@ pub async fn scrub_and_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool,
     Ok(r.rows_affected() == 1)
 }
 
+/// Is `email` the address of an account other than `id`?
+pub async fn email_in_use(
+    db: impl PgExecutor<'_>,
+    email: &str,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE email = $1 AND id <> $2)")
+        .bind(email)
+        .bind(id)
+        .fetch_one(db)
+        .await
+}
+
+/// A verification token proves ownership of the address it was mailed to: the current address
+/// becomes verified, or the pending one replaces it (and is verified). Any other address (an
+/// earlier pending one, say) proves nothing. A pending address someone else verified first meets
+/// `users_email_key`.
 pub async fn mark_email_verified(
     db: impl PgExecutor<'_>,
     id: Uuid,
     email: &str,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
-        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now()
-         WHERE id = $1 AND email = $2 AND status <> 'deleted'",
+        "UPDATE users SET
+            email_verified_at = CASE WHEN email = $2 THEN COALESCE(email_verified_at, now()) ELSE now() END,
+            email = $2,
+            pending_email = CASE WHEN email = $2 THEN pending_email ELSE NULL END,
+            updated_at = now()
+         WHERE id = $1 AND (email = $2 OR pending_email = $2) AND status <> 'deleted'",
     )
     .bind(id)
     .bind(email)

@@ -9,7 +9,8 @@ use shared::extract::{AppJson, AppPath, AppQuery};
 use uuid::Uuid;
 
 use super::dto::{
-    ChangeRoleRequest, ListUsersQuery, RegisterRequest, UpdateMeRequest, UserPage, UserResponse,
+    ChangeRoleRequest, DeleteMeRequest, ListUsersQuery, RegisterRequest, UpdateMeRequest, UserPage,
+    UserResponse,
 };
 use super::service;
 use crate::error::IdentityError;
@@ -36,7 +37,9 @@ pub async fn get_me(State(state): State<AppState>, caller: AuthUser) -> Result<J
 }
 
 #[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMeRequest,
-    responses((status = 200, body = UserResponse), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "Applied; a new email is answered as `pending_email` until verified", body = UserResponse),
+        (status = 403, description = "`CURRENT_PASSWORD_REQUIRED` / `CURRENT_PASSWORD_INCORRECT` for an email change, or `ROLE_CHANGE_FORBIDDEN`", body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn patch_me(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -45,10 +48,16 @@ pub async fn patch_me(
     Ok(Json(service::update_me(&state, caller, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = ErrorBody)))]
-pub async fn delete_me(State(state): State<AppState>, caller: AuthUser) -> Result<StatusCode> {
-    service::delete_me(&state, caller).await?;
+#[utoipa::path(delete, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])), request_body = DeleteMeRequest,
+    responses((status = 204), (status = 401, body = ErrorBody),
+        (status = 403, description = "`CURRENT_PASSWORD_REQUIRED` or `CURRENT_PASSWORD_INCORRECT`", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub async fn delete_me(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    AppJson(req): AppJson<DeleteMeRequest>,
+) -> Result<StatusCode> {
+    service::delete_me(&state, caller, req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -9,7 +9,7 @@ use shared::FieldError;
 use uuid::Uuid;
 
 use super::domain::{self_service_role, Email, Password, Phone, UserStatus, Username};
-use super::dto::{ListUsersQuery, RegisterRequest, UpdateMeRequest, UserResponse};
+use super::dto::{DeleteMeRequest, ListUsersQuery, RegisterRequest, UpdateMeRequest, UserResponse};
 use super::repository::{self as repo, NewUser, ProfileChanges, UserRow};
 use crate::auth::repository as auth_repo;
 use crate::error::IdentityError;
@@ -113,7 +113,7 @@ pub async fn create_user(
     let mail = if email_verified {
         None
     } else {
-        Some(issue_verification(state, &mut tx, &user).await?)
+        Some(issue_verification(state, &mut tx, &user, &user.email).await?)
     };
     tx.commit().await?;
     if let Some(mail) = mail {
@@ -134,12 +134,14 @@ pub async fn register(
     user.try_into()
 }
 
-/// Make a verification token for the user's current email and the mail that carries it (sent by
-/// the caller after commit, so no mail goes out for a rolled-back change).
+/// Make a verification token for `address` (the user's current or pending email) and the mail
+/// that carries it there (sent by the caller after commit, so no mail goes out for a rolled-back
+/// change).
 pub async fn issue_verification(
     state: &AppState,
     tx: &mut sqlx::PgConnection,
     user: &UserRow,
+    address: &str,
 ) -> Result<Mail, IdentityError> {
     auth_repo::expire_unused_user_tokens(&mut *tx, user.id, auth_repo::VERIFY_EMAIL).await?;
     let (token, hash) = new_opaque_token()?;
@@ -147,13 +149,13 @@ pub async fn issue_verification(
         &mut *tx,
         user.id,
         auth_repo::VERIFY_EMAIL,
-        &user.email,
+        address,
         &hash,
         state.config.verify_email_ttl_secs,
     )
     .await?;
     Ok(Mail {
-        to: user.email.clone(),
+        to: address.to_owned(),
         subject: "Verify your Koupang email address".into(),
         body: format!(
             "Hello {},\n\nconfirm your email address by opening\n{}/verify-email?token={token}\n\n\
@@ -183,6 +185,33 @@ pub async fn active_user(state: &AppState, id: Uuid) -> Result<UserRow, Identity
         Some(UserStatus::Deactivated) => Err(IdentityError::AccountDisabled),
         _ => Err(IdentityError::UserNotFound),
     }
+}
+
+/// Proof that the caller is the account's owner, not just the holder of a (possibly stolen)
+/// access token. Guesses are throttled like logins.
+async fn confirm_password(
+    state: &AppState,
+    user: &UserRow,
+    given: Option<&str>,
+) -> Result<(), IdentityError> {
+    let Some(given) = given.filter(|p| !p.is_empty()) else {
+        return Err(IdentityError::CurrentPasswordRequired);
+    };
+    let account = user.id.to_string();
+    state
+        .limiter
+        .acquire(&account, None)
+        .await
+        .map_err(|retry_after_secs| IdentityError::TooManyAttempts { retry_after_secs })?;
+    if !state
+        .hasher
+        .verify_or_dummy(given, Some(&user.password_hash))
+        .await?
+    {
+        return Err(IdentityError::CurrentPasswordIncorrect);
+    }
+    state.limiter.reset_account(&account).await;
+    Ok(())
 }
 
 pub async fn me(state: &AppState, caller: AuthUser) -> Result<UserResponse, IdentityError> {
@@ -218,6 +247,14 @@ pub async fn update_me(
     if !errors.is_empty() {
         return Err(IdentityError::Validation(errors));
     }
+    // An email change is the first step of an account takeover with a stolen token (new address,
+    // then forgot-password): it needs the password, and the new address only becomes the login
+    // and reset address once verified.
+    let current = active_user(state, caller.id).await?;
+    let new_email = email.filter(|e| e.as_str() != current.email);
+    if new_email.is_some() {
+        confirm_password(state, &current, req.current_password.as_deref()).await?;
+    }
     let mut tx = state.db.begin().await?;
     let before = repo::find_by_id_for_update(&mut *tx, caller.id)
         .await?
@@ -225,31 +262,60 @@ pub async fn update_me(
     if before.status != UserStatus::Active.as_str() {
         return Err(IdentityError::AccountDisabled);
     }
+    if let Some(e) = &new_email {
+        if repo::email_in_use(&mut *tx, e.as_str(), caller.id).await? {
+            return Err(IdentityError::EmailTaken);
+        }
+    }
     let after = repo::update_profile(
         &mut *tx,
         caller.id,
         &ProfileChanges {
             username: username.as_ref().map(Username::as_str),
-            email: email.as_ref().map(Email::as_str),
+            pending_email: new_email.as_ref().map(Email::as_str),
             phone: phone.as_ref().map(|p| p.as_ref().map(Phone::as_str)),
         },
     )
     .await
     .map_err(map_unique)?;
-    let mail = if after.email != before.email {
-        Some(issue_verification(state, &mut tx, &after).await?)
-    } else {
-        None
+    let mails = match &new_email {
+        Some(new) => vec![
+            issue_verification(state, &mut tx, &after, new.as_str()).await?,
+            email_change_notice(&after, new.as_str()),
+        ],
+        None => vec![],
     };
     tx.commit().await?;
-    if let Some(mail) = mail {
-        send(state, &mail).await;
+    for mail in &mails {
+        send(state, mail).await;
     }
     after.try_into()
 }
 
+/// Tells the address in use that someone asked to replace it: the owner learns of a change made
+/// with a stolen token while the old address still works.
+fn email_change_notice(user: &UserRow, new: &str) -> Mail {
+    Mail {
+        to: user.email.clone(),
+        subject: "Your Koupang email address is about to change".into(),
+        body: format!(
+            "Hello {},\n\na change of this account's email address to {new} was requested. It \
+             takes effect only once that address is verified; until then this address stays the \
+             one you log in and reset your password with.\n\nIf this was not you, change your \
+             password now: that also ends every session.",
+            user.username
+        ),
+    }
+}
+
 #[tracing::instrument(skip_all, fields(user_id = %caller.id))]
-pub async fn delete_me(state: &AppState, caller: AuthUser) -> Result<(), IdentityError> {
+pub async fn delete_me(
+    state: &AppState,
+    caller: AuthUser,
+    req: DeleteMeRequest,
+) -> Result<(), IdentityError> {
+    let current = active_user(state, caller.id).await?;
+    confirm_password(state, &current, req.current_password.as_deref()).await?;
     let mut tx = state.db.begin().await?;
     if !repo::scrub_and_delete(&mut *tx, caller.id).await? {
         return Err(IdentityError::UserNotFound);

@@ -160,6 +160,15 @@ impl TestApp {
             .collect()
     }
 
+    /// Verify `address` with the token of the latest mail sent to it.
+    pub async fn verify_email(&self, address: &str) {
+        let token = self.token_from_latest_mail(address);
+        let resp = self
+            .post("/api/v1/users/verify-email", json!({ "token": token }))
+            .await;
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT, "verifying {address}");
+    }
+
     /// The token in the latest mail to `to`.
     pub fn token_from_latest_mail(&self, to: &str) -> String {
         let mails = self.mails_to(to);

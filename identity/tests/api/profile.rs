@@ -1,4 +1,4 @@
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, TestApp, PASSWORD};
@@ -49,34 +49,92 @@ async fn patching_the_profile_changes_only_the_given_fields() {
 }
 
 #[tokio::test]
-async fn changing_the_email_unverifies_it_and_mails_the_new_address() {
+async fn a_new_email_takes_effect_only_once_verified_and_the_old_address_is_told() {
     let app = TestApp::spawn().await;
     let (_, s) = app.signed_in("dina", "BUYER").await;
-    let old_token = app.token_from_latest_mail("dina@example.com");
+    app.verify_email("dina@example.com").await;
+    let mails_to_old = app.mails_to("dina@example.com").len();
     let me: Value = app
         .patch_auth(
             "/api/v1/users/me",
             &s.access,
-            json!({"email": "Dina.New@Example.com"}),
+            json!({"email": "Dina.New@Example.com", "current_password": PASSWORD}),
         )
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(me["email"], "dina.new@example.com");
-    assert_eq!(me["email_verified"], false);
-    // The token mailed to the old address cannot verify the new one.
-    let resp = app
-        .post("/api/v1/users/verify-email", json!({"token": old_token}))
-        .await;
-    assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_OR_EXPIRED_TOKEN").await;
-    let token = app.token_from_latest_mail("dina.new@example.com");
-    assert_eq!(
-        app.post("/api/v1/users/verify-email", json!({"token": token}))
-            .await
-            .status(),
-        StatusCode::NO_CONTENT
+    assert_eq!(me["email"], "dina@example.com", "the old address stays");
+    assert_eq!(me["email_verified"], true);
+    assert_eq!(me["pending_email"], "dina.new@example.com");
+    let to_old = app.mails_to("dina@example.com");
+    assert_eq!(to_old.len(), mails_to_old + 1, "the old address is told");
+    assert!(
+        to_old.last().unwrap().contains("dina.new@example.com"),
+        "{to_old:?}"
     );
+    assert!(!to_old.last().unwrap().contains("token: "));
+    // Until verified, the old address is the login and the reset address; the new one is neither.
+    app.login_ok("dina@example.com", PASSWORD).await;
+    assert_error(
+        app.login("dina.new@example.com", PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+    let new_mails = app.mails_to("dina.new@example.com").len();
+    app.post(
+        "/api/v1/users/forgot-password",
+        json!({"email": "dina.new@example.com"}),
+    )
+    .await;
+    assert_eq!(app.mails_to("dina.new@example.com").len(), new_mails);
+    app.verify_email("dina.new@example.com").await;
+    let me: Value = app
+        .get_auth("/api/v1/users/me", &s.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "dina.new@example.com");
+    assert_eq!(me["email_verified"], true);
+    assert_eq!(me["pending_email"], Value::Null);
+    app.login_ok("dina.new@example.com", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn an_email_change_without_the_right_current_password_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (_, stolen) = app.signed_in("ivy", "BUYER").await;
+    for (body, code) in [
+        (
+            json!({"email": "thief@example.com", "phone": "5550100"}),
+            "CURRENT_PASSWORD_REQUIRED",
+        ),
+        (
+            json!({"email": "thief@example.com", "phone": "5550100", "current_password": "Wr0ng-password!"}),
+            "CURRENT_PASSWORD_INCORRECT",
+        ),
+    ] {
+        let resp = app
+            .patch_auth("/api/v1/users/me", &stolen.access, body)
+            .await;
+        assert_error(resp, StatusCode::FORBIDDEN, code).await;
+    }
+    let me: Value = app
+        .get_auth("/api/v1/users/me", &stolen.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "ivy@example.com");
+    assert_eq!(me["pending_email"], Value::Null);
+    assert_eq!(
+        me["phone"],
+        Value::Null,
+        "nothing of the request was applied"
+    );
+    assert!(app.mails_to("thief@example.com").is_empty());
 }
 
 #[tokio::test]
@@ -133,7 +191,7 @@ async fn profile_changes_are_validated_and_conflicts_are_409() {
         .patch_auth(
             "/api/v1/users/me",
             &s.access,
-            json!({"email": "fay@example.com"}),
+            json!({"email": "fay@example.com", "current_password": PASSWORD}),
         )
         .await;
     assert_error(resp, StatusCode::CONFLICT, "EMAIL_TAKEN").await;
@@ -152,7 +210,7 @@ async fn deleting_the_account_ends_its_sessions_and_frees_its_names() {
     let app = TestApp::spawn().await;
     let (user, s) = app.signed_in("hal", "BUYER").await;
     assert_eq!(
-        app.delete_auth("/api/v1/users/me", &s.access)
+        delete_me(&app, &s.access, json!({"current_password": PASSWORD}))
             .await
             .status(),
         StatusCode::NO_CONTENT
@@ -184,4 +242,40 @@ async fn deleting_the_account_ends_its_sessions_and_frees_its_names() {
     assert!(!email.contains("hal@"), "personal data scrubbed: {email}");
     assert!(phone.is_none());
     app.user("hal", "BUYER").await;
+}
+
+async fn delete_me(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    app.send(Method::DELETE, "/api/v1/users/me", Some(token), Some(&body))
+        .await
+}
+
+#[tokio::test]
+async fn closing_the_account_needs_the_current_password() {
+    let app = TestApp::spawn().await;
+    let (_, stolen) = app.signed_in("jon", "BUYER").await;
+    assert_error(
+        delete_me(&app, &stolen.access, json!({})).await,
+        StatusCode::FORBIDDEN,
+        "CURRENT_PASSWORD_REQUIRED",
+    )
+    .await;
+    assert_error(
+        delete_me(
+            &app,
+            &stolen.access,
+            json!({"current_password": "Wr0ng-password!"}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "CURRENT_PASSWORD_INCORRECT",
+    )
+    .await;
+    let me: Value = app
+        .get_auth("/api/v1/users/me", &stolen.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["status"], "active");
+    app.login_ok("jon", PASSWORD).await;
 }

@@ -361,6 +361,7 @@ async fn changing_the_password_needs_the_current_one_and_a_strong_new_one() {
 async fn forgot_and_reset_password_use_a_single_use_mailed_token_and_revoke_sessions() {
     let app = TestApp::spawn().await;
     let (_, s) = app.signed_in("tina", "BUYER").await;
+    app.verify_email("tina@example.com").await;
     let resp = app
         .post(
             "/api/v1/users/forgot-password",
@@ -420,9 +421,41 @@ async fn forgot_password_reveals_nothing_about_unknown_addresses() {
 }
 
 #[tokio::test]
+async fn forgot_password_mails_only_a_verified_address_and_answers_the_same() {
+    let app = TestApp::spawn().await;
+    app.user("vic", "BUYER").await;
+    let verification_mails = app.mails_to("vic@example.com").len();
+    let forgot = || {
+        app.post(
+            "/api/v1/users/forgot-password",
+            json!({"email": "vic@example.com"}),
+        )
+    };
+    let unverified = forgot().await;
+    assert_eq!(unverified.status(), StatusCode::ACCEPTED);
+    let unverified: Value = unverified.json().await.unwrap();
+    assert_eq!(
+        app.mails_to("vic@example.com").len(),
+        verification_mails,
+        "no reset link for an unproven address"
+    );
+    app.verify_email("vic@example.com").await;
+    let verified = forgot().await;
+    assert_eq!(verified.status(), StatusCode::ACCEPTED);
+    assert_eq!(verified.json::<Value>().await.unwrap(), unverified);
+    let mails = app.mails_to("vic@example.com");
+    assert_eq!(mails.len(), verification_mails + 1);
+    assert!(mails
+        .last()
+        .unwrap()
+        .contains("Reset your Koupang password"));
+}
+
+#[tokio::test]
 async fn a_newer_reset_token_voids_the_older_one_and_expired_ones_fail() {
     let app = TestApp::spawn().await;
     app.user("uma", "BUYER").await;
+    app.verify_email("uma@example.com").await;
     app.post(
         "/api/v1/users/forgot-password",
         json!({"email": "uma@example.com"}),
