@@ -28,6 +28,11 @@ pub struct IdentityConfig {
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_ip: u32,
     pub login_failure_window_secs: u64,
+    /// Requests that send mail (forgot-password, resend-verification), per address and per
+    /// client address, in a fixed window.
+    pub mail_requests_per_address: u32,
+    pub mail_requests_per_client: u32,
+    pub mail_request_window_secs: u64,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
     pub argon2_memory_kib: u32,
@@ -69,6 +74,9 @@ impl IdentityConfig {
             login_max_failures_per_account: 5,
             login_max_failures_per_ip: 50,
             login_failure_window_secs: 900,
+            mail_requests_per_address: 3,
+            mail_requests_per_client: 20,
+            mail_request_window_secs: 3600,
             trust_forwarded_for: false,
             // OWASP's argon2id baseline (19 MiB, 2 passes); tests use a lighter cost of the same kind.
             argon2_memory_kib: if test { 1024 } else { 19 * 1024 },
@@ -104,6 +112,12 @@ impl IdentityConfig {
         }
         if self.login_max_failures_per_account == 0 || self.login_max_failures_per_ip == 0 {
             errors.push("login failure limits must be at least 1".into());
+        }
+        if self.mail_requests_per_address == 0
+            || self.mail_requests_per_client == 0
+            || self.mail_request_window_secs == 0
+        {
+            errors.push("mail request limits and their window must be at least 1".into());
         }
         if self.argon2_memory_kib < 8 * self.argon2_parallelism || self.argon2_iterations == 0 {
             errors.push("argon2 parameters are out of range".into());

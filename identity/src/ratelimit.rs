@@ -1,4 +1,6 @@
-//! Failed-login throttling in Redis, per account and per client address, shared by all replicas.
+//! Failed-login throttling in Redis, per account and per client address, shared by all replicas;
+//! and the throttle of requests that send mail (forgot-password, resend-verification), per
+//! address and per client, so nobody can mail-bomb an inbox or use identity as a spam relay.
 //!
 //! An attempt takes a slot *before* the password is checked (one atomic script), so a burst of
 //! parallel guesses cannot slip past the limit; a successful login gives the slots back. When the
@@ -110,6 +112,60 @@ impl LoginLimiter {
             .await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not reset login throttle");
+        }
+    }
+}
+
+/// Throttle of requests that make identity send mail. Every request counts, whether or not the
+/// address has an account, so the answer (`202` or `429`) says nothing about accounts. Fixed
+/// windows; like the login throttle, a Redis outage lets requests through (logged).
+#[derive(Clone)]
+pub struct MailLimiter {
+    redis: RedisPool,
+    per_address: u32,
+    per_client: u32,
+    window_ms: u64,
+    acquire: redis::Script,
+}
+
+impl MailLimiter {
+    pub fn new(redis: RedisPool, per_address: u32, per_client: u32, window_secs: u64) -> Self {
+        Self {
+            redis,
+            per_address,
+            per_client,
+            window_ms: window_secs * 1000,
+            acquire: redis::Script::new(ACQUIRE),
+        }
+    }
+
+    /// Count one `purpose` request for `address` (normalised) from `ip`. `Err(seconds)` when a
+    /// limit is reached, for `Retry-After`.
+    pub async fn acquire(
+        &self,
+        purpose: &str,
+        address: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<(), u64> {
+        let mut invocation = self.acquire.prepare_invoke();
+        invocation
+            .key(self.redis.key(&["mail", purpose, "address", address]))
+            .arg(self.window_ms)
+            .arg(self.per_address);
+        if let Some(ip) = ip {
+            invocation
+                .key(self.redis.key(&["mail", purpose, "ip", &ip.to_string()]))
+                .arg(self.per_client);
+        }
+        let mut conn = self.redis.conn();
+        let result: redis::RedisResult<i64> = invocation.invoke_async(&mut conn).await;
+        match result {
+            Ok(0) => Ok(()),
+            Ok(ms) => Err((ms as u64).div_ceil(1000).max(1)),
+            Err(e) => {
+                tracing::error!(error = %e, "mail throttle unavailable; allowing the request");
+                Ok(())
+            }
         }
     }
 }

@@ -33,6 +33,10 @@ pub fn router(state: AppState) -> Router {
             post(auth::routes::forgot_password),
         )
         .route(
+            "/api/v1/users/resend-verification",
+            post(auth::routes::resend_verification),
+        )
+        .route(
             "/api/v1/users/reset-password",
             post(auth::routes::reset_password),
         )
@@ -67,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         auth::routes::change_password,
         auth::routes::verify_email,
         auth::routes::forgot_password,
+        auth::routes::resend_verification,
         auth::routes::reset_password,
         auth::routes::jwks,
     ),

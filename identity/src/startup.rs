@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use crate::config::{IdentityConfig, MailerKind};
 use crate::mail::{FileMailer, LogMailer, Mailer};
 use crate::password::PasswordHasher;
-use crate::ratelimit::LoginLimiter;
+use crate::ratelimit::{LoginLimiter, MailLimiter};
 use crate::tokens::JwtSigner;
 
 #[derive(Clone)]
@@ -27,6 +27,7 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub mailer: Arc<dyn Mailer>,
     pub limiter: LoginLimiter,
+    pub mail_limiter: MailLimiter,
 }
 
 pub fn load_keys(config: &IdentityConfig) -> anyhow::Result<Ed25519KeyPair> {
@@ -73,6 +74,12 @@ impl Application {
                 config.login_max_failures_per_account,
                 config.login_max_failures_per_ip,
                 config.login_failure_window_secs,
+            ),
+            mail_limiter: MailLimiter::new(
+                redis.clone(),
+                config.mail_requests_per_address,
+                config.mail_requests_per_client,
+                config.mail_request_window_secs,
             ),
             redis,
             hasher: PasswordHasher::new(

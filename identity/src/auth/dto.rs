@@ -43,6 +43,11 @@ pub struct ForgotPasswordRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+pub struct ResendVerificationRequest {
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ResetPasswordRequest {
     pub token: String,
     pub new_password: String,

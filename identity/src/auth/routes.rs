@@ -9,7 +9,7 @@ use shared::extract::AppJson;
 
 use super::dto::{
     Accepted, ChangePasswordRequest, ForgotPasswordRequest, LoginRequest, RefreshRequest,
-    ResetPasswordRequest, TokenResponse, VerifyEmailRequest,
+    ResendVerificationRequest, ResetPasswordRequest, TokenResponse, VerifyEmailRequest,
 };
 use super::service;
 use crate::error::IdentityError;
@@ -68,17 +68,38 @@ pub async fn verify_email(
 }
 
 #[utoipa::path(post, path = "/api/v1/users/forgot-password", tag = "sessions", request_body = ForgotPasswordRequest,
-    responses((status = 202, body = Accepted), (status = 422, body = ErrorBody)))]
+    responses((status = 202, description = "The same answer whether or not a verified account uses the address", body = Accepted),
+        (status = 422, body = ErrorBody), (status = 429, description = "Throttled per address and per client; `Retry-After`", body = ErrorBody)))]
 pub async fn forgot_password(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     AppJson(req): AppJson<ForgotPasswordRequest>,
 ) -> Result<(StatusCode, Json<Accepted>)> {
-    service::forgot_password(&state, req).await?;
+    service::forgot_password(&state, req, ip).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
             status: "accepted",
             message: "if an account uses that address, a reset link is on its way",
+        }),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/users/resend-verification", tag = "sessions", request_body = ResendVerificationRequest,
+    responses((status = 202, description = "The same answer whether or not an unverified account uses the address", body = Accepted),
+        (status = 422, body = ErrorBody), (status = 429, description = "Throttled per address and per client; `Retry-After`", body = ErrorBody)))]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    AppJson(req): AppJson<ResendVerificationRequest>,
+) -> Result<(StatusCode, Json<Accepted>)> {
+    service::resend_verification(&state, req, ip).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            status: "accepted",
+            message:
+                "if an unverified account uses that address, a verification link is on its way",
         }),
     ))
 }

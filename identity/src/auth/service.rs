@@ -11,8 +11,8 @@ use shared::auth::{AuthUser, Role};
 use uuid::Uuid;
 
 use super::dto::{
-    ChangePasswordRequest, ForgotPasswordRequest, LoginRequest, ResetPasswordRequest,
-    TokenResponse, VerifyEmailRequest,
+    ChangePasswordRequest, ForgotPasswordRequest, LoginRequest, ResendVerificationRequest,
+    ResetPasswordRequest, TokenResponse, VerifyEmailRequest,
 };
 use super::repository as repo;
 use crate::error::IdentityError;
@@ -21,7 +21,7 @@ use crate::startup::AppState;
 use crate::tokens::{hash_token, new_opaque_token};
 use crate::users::domain::{Email, Password, UserStatus};
 use crate::users::repository as users;
-use crate::users::service::{active_user, send};
+use crate::users::service::{active_user, issue_verification, send};
 
 async fn issue_tokens(
     state: &AppState,
@@ -226,26 +226,44 @@ pub async fn verify_email(state: &AppState, req: VerifyEmailRequest) -> Result<(
     Ok(())
 }
 
-/// Always accepted, whether or not the address has an account, so the answer reveals nothing.
-#[tracing::instrument(skip_all)]
-pub async fn forgot_password(
+/// A valid address for a mail-sending request, counted against the throttle before anything is
+/// looked up, so known and unknown addresses meet the same limit and the same answers.
+async fn mail_request(
     state: &AppState,
-    req: ForgotPasswordRequest,
-) -> Result<(), IdentityError> {
-    let Ok(email) = Email::parse(&req.email) else {
+    purpose: &str,
+    email: &str,
+    ip: Option<IpAddr>,
+) -> Result<Email, IdentityError> {
+    let Ok(email) = Email::parse(email) else {
         return Err(IdentityError::field(
             "email",
             "is not a valid email address",
         ));
     };
+    state
+        .mail_limiter
+        .acquire(purpose, email.as_str(), ip)
+        .await
+        .map_err(|retry_after_secs| IdentityError::TooManyAttempts { retry_after_secs })?;
+    Ok(email)
+}
+
+/// Always accepted, whether or not the address has an account, so the answer reveals nothing.
+/// An earlier unexpired link stays valid when a new one is sent (until one of them is used), so
+/// someone requesting links for a victim's address cannot void the one the victim is opening.
+#[tracing::instrument(skip_all)]
+pub async fn forgot_password(
+    state: &AppState,
+    req: ForgotPasswordRequest,
+    ip: Option<IpAddr>,
+) -> Result<(), IdentityError> {
+    let email = mail_request(state, "forgot-password", &req.email, ip).await?;
     let Some(user) = users::find_active_verified_by_email(&state.db, email.as_str()).await? else {
         return Ok(());
     };
     let (token, hash) = new_opaque_token()?;
-    let mut tx = state.db.begin().await?;
-    repo::expire_unused_user_tokens(&mut *tx, user.id, repo::RESET_PASSWORD).await?;
     repo::insert_user_token(
-        &mut *tx,
+        &state.db,
         user.id,
         repo::RESET_PASSWORD,
         &user.email,
@@ -253,7 +271,6 @@ pub async fn forgot_password(
         state.config.reset_password_ttl_secs,
     )
     .await?;
-    tx.commit().await?;
     let mail = Mail {
         to: user.email.clone(),
         subject: "Reset your Koupang password".into(),
@@ -267,6 +284,26 @@ pub async fn forgot_password(
             state.config.reset_password_ttl_secs / 60
         ),
     };
+    send(state, &mail).await;
+    Ok(())
+}
+
+/// Always accepted, whether or not an unverified account uses the address; mails a fresh link to
+/// such an account only.
+#[tracing::instrument(skip_all)]
+pub async fn resend_verification(
+    state: &AppState,
+    req: ResendVerificationRequest,
+    ip: Option<IpAddr>,
+) -> Result<(), IdentityError> {
+    let email = mail_request(state, "resend-verification", &req.email, ip).await?;
+    let Some(user) = users::find_active_unverified_by_email(&state.db, email.as_str()).await?
+    else {
+        return Ok(());
+    };
+    let mut tx = state.db.begin().await?;
+    let mail = issue_verification(state, &mut tx, &user, &user.email).await?;
+    tx.commit().await?;
     send(state, &mail).await;
     Ok(())
 }
@@ -292,6 +329,8 @@ pub async fn reset_password(
         .filter(|u| u.status == UserStatus::Active.as_str() && u.email == consumed.email)
         .ok_or(IdentityError::InvalidOneTimeToken)?;
     users::set_password_hash(&mut *tx, user.id, &hash).await?;
+    // The other links sent for this account have done their job.
+    repo::expire_unused_user_tokens(&mut *tx, user.id, repo::RESET_PASSWORD).await?;
     repo::revoke_all_sessions(&mut *tx, user.id, "password_reset").await?;
     tx.commit().await?;
     state.limiter.reset_account(&user.id.to_string()).await;

@@ -99,6 +99,19 @@ pub async fn find_active_verified_by_email(
     .await
 }
 
+pub async fn find_active_unverified_by_email(
+    db: impl PgExecutor<'_>,
+    email: &str,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as::<_, UserRow>(&format!(
+        "SELECT {COLUMNS} FROM users
+         WHERE email = $1 AND status = 'active' AND email_verified_at IS NULL"
+    ))
+    .bind(email)
+    .fetch_optional(db)
+    .await
+}
+
 pub struct ProfileChanges<'a> {
     pub username: Option<&'a str>,
     /// A new address to hold as pending until it is verified (`email` itself is not touched).

@@ -213,6 +213,7 @@ async fn the_openapi_document_lists_every_route() {
         "/api/v1/users/me/password",
         "/api/v1/users/verify-email",
         "/api/v1/users/forgot-password",
+        "/api/v1/users/resend-verification",
         "/api/v1/users/reset-password",
         "/api/v1/users",
         "/api/v1/users/{id}",

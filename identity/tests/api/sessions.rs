@@ -452,21 +452,19 @@ async fn forgot_password_mails_only_a_verified_address_and_answers_the_same() {
 }
 
 #[tokio::test]
-async fn a_newer_reset_token_voids_the_older_one_and_expired_ones_fail() {
+async fn an_earlier_reset_link_stays_valid_after_a_newer_one_until_either_is_used() {
     let app = TestApp::spawn().await;
     app.user("uma", "BUYER").await;
     app.verify_email("uma@example.com").await;
-    app.post(
-        "/api/v1/users/forgot-password",
-        json!({"email": "uma@example.com"}),
-    )
-    .await;
+    let forgot = || {
+        app.post(
+            "/api/v1/users/forgot-password",
+            json!({"email": "uma@example.com"}),
+        )
+    };
+    forgot().await;
     let older = app.token_from_latest_mail("uma@example.com");
-    app.post(
-        "/api/v1/users/forgot-password",
-        json!({"email": "uma@example.com"}),
-    )
-    .await;
+    forgot().await;
     let newer = app.token_from_latest_mail("uma@example.com");
     assert_ne!(older, newer);
     let resp = app
@@ -475,7 +473,32 @@ async fn a_newer_reset_token_voids_the_older_one_and_expired_ones_fail() {
             json!({"token": older, "new_password": "R3set-password!"}),
         )
         .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::NO_CONTENT,
+        "the older link still works"
+    );
+    let resp = app
+        .post(
+            "/api/v1/users/reset-password",
+            json!({"token": newer, "new_password": "An0ther-reset!"}),
+        )
+        .await;
     assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_OR_EXPIRED_TOKEN").await;
+    app.login_ok("uma", "R3set-password!").await;
+}
+
+#[tokio::test]
+async fn an_expired_reset_link_fails() {
+    let app = TestApp::spawn().await;
+    app.user("una", "BUYER").await;
+    app.verify_email("una@example.com").await;
+    app.post(
+        "/api/v1/users/forgot-password",
+        json!({"email": "una@example.com"}),
+    )
+    .await;
+    let token = app.token_from_latest_mail("una@example.com");
     sqlx::query("UPDATE user_tokens SET expires_at = now() - interval '1 second' WHERE purpose = 'reset_password'")
         .execute(&app.state.db)
         .await
@@ -483,9 +506,124 @@ async fn a_newer_reset_token_voids_the_older_one_and_expired_ones_fail() {
     let resp = app
         .post(
             "/api/v1/users/reset-password",
-            json!({"token": newer, "new_password": "R3set-password!"}),
+            json!({"token": token, "new_password": "R3set-password!"}),
         )
         .await;
     assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_OR_EXPIRED_TOKEN").await;
-    app.login_ok("uma", PASSWORD).await;
+    app.login_ok("una", PASSWORD).await;
+}
+
+/// POST `path` `{email}` as the client at `ip` (the test app trusts one proxy hop).
+async fn mail_request(app: &TestApp, path: &str, email: &str, ip: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header("x-forwarded-for", ip)
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_throttled(resp: reqwest::Response) {
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1, "Retry-After {retry_after}");
+    assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+}
+
+#[tokio::test]
+async fn mail_requests_are_throttled_per_address_alike_for_known_and_unknown_addresses() {
+    let app = TestApp::spawn_with(|c| {
+        c.mail_requests_per_address = 2;
+        c.mail_requests_per_client = 100;
+    })
+    .await;
+    app.user("wes", "BUYER").await;
+    app.verify_email("wes@example.com").await;
+    for path in [
+        "/api/v1/users/forgot-password",
+        "/api/v1/users/resend-verification",
+    ] {
+        for (i, email) in ["wes@example.com", "nobody@example.com"].iter().enumerate() {
+            for n in 0..2 {
+                let ip = format!("198.51.100.{}", 10 * i + n);
+                let resp = mail_request(&app, path, email, &ip).await;
+                assert_eq!(resp.status(), StatusCode::ACCEPTED, "{path} {email} #{n}");
+            }
+            // A third request for the address is refused, from whichever client it comes.
+            assert_throttled(mail_request(&app, path, email, "198.51.100.99").await).await;
+        }
+    }
+    let resets = app
+        .mails_to("wes@example.com")
+        .iter()
+        .filter(|m| m.contains("Reset your Koupang password"))
+        .count();
+    assert_eq!(resets, 2, "no mail for the refused request");
+}
+
+#[tokio::test]
+async fn mail_requests_are_throttled_per_client_across_addresses() {
+    let app = TestApp::spawn_with(|c| {
+        c.mail_requests_per_address = 100;
+        c.mail_requests_per_client = 3;
+    })
+    .await;
+    for path in [
+        "/api/v1/users/forgot-password",
+        "/api/v1/users/resend-verification",
+    ] {
+        for i in 0..3 {
+            let resp = mail_request(&app, path, &format!("x{i}@example.com"), "203.0.113.5").await;
+            assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        }
+        assert_throttled(mail_request(&app, path, "x9@example.com", "203.0.113.5").await).await;
+        let other = mail_request(&app, path, "x9@example.com", "203.0.113.6").await;
+        assert_eq!(
+            other.status(),
+            StatusCode::ACCEPTED,
+            "another client is not throttled"
+        );
+    }
+}
+
+#[tokio::test]
+async fn resend_verification_answers_alike_for_any_address_and_mails_only_unverified_accounts() {
+    let app = TestApp::spawn().await;
+    app.user("xia", "BUYER").await;
+    app.user("yan", "BUYER").await;
+    app.verify_email("yan@example.com").await;
+    let before_xia = app.mails_to("xia@example.com").len();
+    let before_yan = app.mails_to("yan@example.com").len();
+    let mut bodies = Vec::new();
+    for email in ["XIA@example.com", "yan@example.com", "nobody@example.com"] {
+        let resp = app
+            .post(
+                "/api/v1/users/resend-verification",
+                json!({ "email": email }),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED, "{email}");
+        bodies.push(resp.json::<Value>().await.unwrap());
+    }
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "{bodies:?}");
+    assert_eq!(app.mails_to("xia@example.com").len(), before_xia + 1);
+    assert_eq!(
+        app.mails_to("yan@example.com").len(),
+        before_yan,
+        "already verified"
+    );
+    assert!(app.mails_to("nobody@example.com").is_empty());
+    app.verify_email("xia@example.com").await;
+    let bad = app
+        .post(
+            "/api/v1/users/resend-verification",
+            json!({"email": "not an email"}),
+        )
+        .await;
+    assert_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
 }
