@@ -103,9 +103,14 @@ async fn visibility_is_checked_on_cached_entries_too() {
         .get_auth(&format!("/api/v1/products/{id}"), &seller.token)
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
+    assert!(app.cached(id).await, "the owner's read cached the draft");
     assert_eq!(
         app.get(&format!("/api/v1/products/{id}")).await.status(),
         StatusCode::NOT_FOUND
+    );
+    assert!(
+        app.cached(id).await,
+        "the entry is still there: the 404 was decided on it"
     );
 }
 

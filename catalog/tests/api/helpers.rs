@@ -24,6 +24,9 @@ pub struct TestApp {
     pub state: AppState,
     pub topic_prefix: String,
     pub admin: String,
+    /// Every transient failure `handle` retried, with its error: a test of lock ordering asserts
+    /// there were none, since a retried deadlock would otherwise look like a clean run.
+    retried: std::sync::Mutex<Vec<String>>,
     shutdown: ShutdownHandle,
     _db: TestDb,
 }
@@ -100,6 +103,7 @@ impl TestApp {
             state,
             topic_prefix,
             admin: test_utils::mint_token(Uuid::now_v7(), Role::Admin),
+            retried: std::sync::Mutex::new(Vec::new()),
             shutdown,
             _db: db,
         }
@@ -236,6 +240,36 @@ impl EventReader {
             }
         }
     }
+
+    /// The first event of each of `orders` (others are skipped); panics naming the orders still
+    /// unanswered if `within` runs out first.
+    pub async fn first_of_each(
+        &self,
+        orders: &[Uuid],
+        within: Duration,
+    ) -> std::collections::HashMap<Uuid, Envelope> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut seen = std::collections::HashMap::new();
+        while seen.len() < orders.len() {
+            let Ok(msg) = tokio::time::timeout_at(deadline, self.consumer.recv()).await else {
+                let missing: Vec<&Uuid> =
+                    orders.iter().filter(|o| !seen.contains_key(*o)).collect();
+                panic!(
+                    "{} of {} orders got no event within {within:?}: {missing:?}",
+                    missing.len(),
+                    orders.len()
+                );
+            };
+            let Ok(msg) = msg else { continue };
+            let Some(Ok(env)) = msg.payload().map(Envelope::from_json) else {
+                continue;
+            };
+            if let Some(order) = orders.iter().find(|o| env.aggregate_id == o.to_string()) {
+                seen.entry(*order).or_insert(env);
+            }
+        }
+        seen
+    }
 }
 
 pub use shared::test_utils::assert_error;
@@ -317,7 +351,8 @@ pub fn order_cancelled(order: Uuid, lines: &[(&str, u32)], previous: &str) -> En
 
 impl TestApp {
     /// Handle `env` the way the consumer does (inbox row and effects in one transaction),
-    /// retrying transient failures; returns the outcome (None for a duplicate or an ignored type).
+    /// retrying transient failures (each recorded, see `retried`); returns the outcome (None for
+    /// a duplicate or an ignored type).
     pub async fn handle(&self, env: &Envelope) -> Option<catalog::inventory::service::Outcome> {
         use catalog::inventory::handler::InventoryHandler;
         use shared::consumer::HandlerError;
@@ -325,9 +360,14 @@ impl TestApp {
             db: self.state.db.clone(),
             cache: self.state.cache.clone(),
         };
+        let retry = |why: String| self.retried.lock().unwrap().push(why);
         for _ in 0..50 {
-            let Ok(mut tx) = self.state.db.begin().await else {
-                continue;
+            let mut tx = match self.state.db.begin().await {
+                Ok(tx) => tx,
+                Err(e) => {
+                    retry(format!("begin: {e}"));
+                    continue;
+                }
             };
             let fresh = sqlx::query(
                 "INSERT INTO inbox (event_id, consumer_group, event_type) VALUES ($1, 'test', $2)
@@ -339,7 +379,10 @@ impl TestApp {
             .await;
             let fresh = match fresh {
                 Ok(r) => r.rows_affected() == 1,
-                Err(_) => continue,
+                Err(e) => {
+                    retry(format!("inbox: {e}"));
+                    continue;
+                }
             };
             if !fresh {
                 return None;
@@ -350,16 +393,21 @@ impl TestApp {
                         shared::consumer::EventHandler::after_commit(&handler, env).await;
                         return outcome;
                     }
-                    Err(_) => continue,
+                    Err(e) => retry(format!("commit: {e}")),
                 },
-                Err(HandlerError::Transient(_)) => {
+                Err(HandlerError::Transient(e)) => {
+                    retry(format!("handler: {e:#}"));
                     tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
                 }
                 Err(HandlerError::Permanent(e)) => panic!("permanent failure: {e:#}"),
             }
         }
         panic!("the event kept failing transiently");
+    }
+
+    /// The transient failures `handle` has retried so far, with their errors.
+    pub fn retried(&self) -> Vec<String> {
+        self.retried.lock().unwrap().clone()
     }
 
     /// Outbox rows of this app, by event type, for `order`.
@@ -370,4 +418,82 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+impl TestApp {
+    /// The consumer group of the service's real inventory consumer (prefixed like its topics).
+    pub fn consumer_group(&self) -> String {
+        format!("{}{}", self.topic_prefix, self.state.config.consumer_group)
+    }
+
+    /// Wait until the real consumer has handled `event` (its inbox row exists), at most `within`.
+    pub async fn wait_handled(&self, event: Uuid, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM inbox WHERE event_id = $1 AND consumer_group = $2",
+            )
+            .bind(event)
+            .bind(self.consumer_group())
+            .fetch_one(&self.state.db)
+            .await
+            .unwrap();
+            if n > 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "event {event} not handled by {} within {within:?}",
+                self.consumer_group()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The value of counter `name` with (at least) `labels` in `/metrics`, 0 when absent. The
+    /// recorder is process-wide: compare a value before and after, never its mere presence.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        metric_value(&text, name, labels)
+    }
+
+    /// Whether Redis holds a cached detail of `product`.
+    pub async fn cached(&self, product: &str) -> bool {
+        let key = self
+            .state
+            .cache
+            .product_key(product.parse().unwrap())
+            .expect("the cache is enabled");
+        let client = redis::Client::open(test_utils::redis_url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        exists
+    }
+}
+
+/// Sum of the samples of `name` whose labels include every pair of `labels`, in Prometheus text.
+pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, label_text) = match series.split_once('{') {
+                Some((m, rest)) => (m, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if metric != name {
+                return None;
+            }
+            let all = labels.iter().all(|(k, v)| {
+                label_text
+                    .split(',')
+                    .any(|pair| pair == format!("{k}=\"{v}\""))
+            });
+            all.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
 }

@@ -43,12 +43,30 @@ async fn metrics_count_cache_hits_and_readiness_names_the_dependencies() {
     let app = TestApp::spawn().await;
     let seller = Caller::seller();
     let (id, _) = app.listed(&seller, "Metered", "3.00", 1).await;
-    app.get(&format!("/api/v1/products/{id}")).await;
-    app.get(&format!("/api/v1/products/{id}")).await;
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains("catalog_cache_total{result=\"hit\"}"),
-        "a second read is a hit: {metrics}"
+    // The recorder is process-wide: count what this test's two reads add.
+    let hits = app
+        .metric("catalog_cache_total", &[("result", "hit")])
+        .await;
+    let misses = app
+        .metric("catalog_cache_total", &[("result", "miss")])
+        .await;
+    for _ in 0..2 {
+        let resp = app.get(&format!("/api/v1/products/{id}")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        app.metric("catalog_cache_total", &[("result", "miss")])
+            .await
+            - misses,
+        1.0,
+        "the first read is a miss"
+    );
+    assert_eq!(
+        app.metric("catalog_cache_total", &[("result", "hit")])
+            .await
+            - hits,
+        1.0,
+        "the second read is a hit"
     );
     let ready: Value = app.get("/health/ready").await.json().await.unwrap();
     assert_eq!(ready["checks"]["postgres"], "ok");

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures::future::join_all;
 use shared::events::{
     InventoryReleased, InventoryReservationFailed, InventoryReserved, ReservationFailure,
 };
@@ -96,4 +97,50 @@ async fn a_failed_reservation_and_a_released_hold_are_announced() {
     let body: InventoryReleased = released.decode().unwrap();
     assert!(!body.restocked);
     assert_eq!(app.sku_row(&sku).await, (1, 0, 0));
+}
+
+/// Sixteen one-unit orders for a SKU with 5 in stock, all published at once: every order gets
+/// exactly one answer on `catalog.events`, 5 reserved and 11 refused for stock, and the row holds
+/// exactly the 5 granted.
+#[tokio::test]
+async fn a_burst_of_orders_from_the_broker_reserves_exactly_the_stock_there_is() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Limited lamp", "10.00", 5).await;
+    let events = app.catalog_events();
+    let orders: Vec<Uuid> = (0..16).map(|_| Uuid::now_v7()).collect();
+    let created: Vec<_> = orders
+        .iter()
+        .map(|o| order_created(*o, &[(&sku, 1, "10.00")]))
+        .collect();
+    join_all(created.iter().map(|env| app.publish_order_event(env))).await;
+
+    let answers = events.first_of_each(&orders, Duration::from_secs(60)).await;
+    let (mut reserved, mut failed) = (0, 0);
+    for (order, env) in &answers {
+        let cause = created.iter().find(|c| c.aggregate_id == order.to_string());
+        assert_eq!(env.causation_id, cause.map(|c| c.event_id));
+        match env.event_type.as_str() {
+            "InventoryReserved" => {
+                let body: InventoryReserved = env.decode().unwrap();
+                assert_eq!(body.lines[0].quantity, 1);
+                reserved += 1;
+            }
+            "InventoryReservationFailed" => {
+                let body: InventoryReservationFailed = env.decode().unwrap();
+                assert_eq!(body.reason, ReservationFailure::InsufficientStock);
+                assert_eq!(body.lines[0].available, 0, "refused only once sold out");
+                failed += 1;
+            }
+            other => panic!("unexpected answer {other} for {order}"),
+        }
+    }
+    assert_eq!((reserved, failed), (5, 11));
+    // One outcome per order, never a second (a redelivery reserving again would add one).
+    for order in &orders {
+        assert_eq!(app.outbox_types(*order).await.len(), 1, "{order}");
+    }
+    assert_eq!(app.sku_row(&sku).await, (5, 5, 0));
+    let audit = app.audit().await;
+    assert_eq!(audit["consistent"], true, "{audit}");
 }
