@@ -135,11 +135,14 @@ async fn concurrent_opposite_moves_never_make_a_cycle() {
             app.patch_auth(&px, &app.admin, json!({"parent_id": y})),
             app.patch_auth(&py, &app.admin, json!({"parent_id": x})),
         );
-        let ok = [r1.status(), r2.status()]
-            .iter()
-            .filter(|s| **s == StatusCode::OK)
-            .count();
-        assert_eq!(ok, 1, "exactly one of the two moves wins");
+        let (winner, loser) = if r1.status() == StatusCode::OK {
+            (r1, r2)
+        } else {
+            (r2, r1)
+        };
+        assert_eq!(winner.status(), StatusCode::OK, "one of the two moves wins");
+        // The other sees the winner's move and is refused as a cycle (never a 5xx).
+        assert_error(loser, StatusCode::CONFLICT, "CATEGORY_CYCLE").await;
     }
 }
 
