@@ -363,3 +363,187 @@ async fn the_batch_lookup_answers_price_seller_status_and_availability() {
     let resp = app.get("/api/v1/skus").await;
     assert!(resp.status().is_client_error());
 }
+
+/// Every product, SKU and image row of the test's database, as one JSON text.
+async fn catalog_rows(app: &TestApp) -> String {
+    sqlx::query_scalar(
+        "SELECT json_build_array(
+             (SELECT coalesce(json_agg(p ORDER BY p.id), '[]') FROM products p),
+             (SELECT coalesce(json_agg(s ORDER BY s.id), '[]') FROM skus s),
+             (SELECT coalesce(json_agg(i ORDER BY i.id), '[]') FROM product_images i))::text",
+    )
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap()
+}
+
+/// SKU and image writes check the owner of the product the SKU or the path names: a stranger
+/// seller is refused (403 on a live product, 404 on one the public cannot see), and an image id
+/// is only looked for under the product in the path, whoever owns that one.
+#[tokio::test]
+async fn strangers_cannot_write_another_sellers_skus_or_images() {
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    let owner = Caller::seller();
+    let stranger = Caller::seller();
+    let image = |seller: Caller, product: String| {
+        let app = &app;
+        async move {
+            let resp = app
+                .post_auth(
+                    &format!("/api/v1/products/{product}/images"),
+                    &seller.token,
+                    json!({"url": "https://img.example/lamp.png"}),
+                )
+                .await;
+            assert_eq!(resp.status(), StatusCode::CREATED);
+            let body: Value = resp.json().await.unwrap();
+            body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let (live, live_sku) = app.listed(&owner, "Lamp", "10.00", 4).await;
+    let live_image = image(owner.clone(), live.clone()).await;
+    let draft = app.product(&owner, json!({"name": "Secret lamp"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let draft_sku = app.sku(&owner, &draft, "SECRET-1", "10.00", 2).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let draft_image = image(owner.clone(), draft.clone()).await;
+    let (other, _) = app.listed(&owner, "Other lamp", "11.00", 1).await;
+    let other_image = image(owner.clone(), other.clone()).await;
+    let (own, _) = app.listed(&stranger, "Stranger lamp", "9.00", 1).await;
+    let before = catalog_rows(&app).await;
+
+    let new_sku = json!({"sku_code": "HIJACK-1", "price": "1.00", "currency": "USD",
+                         "stock_quantity": 1});
+    let sku_change = json!({"price": "0.01", "status": "inactive"});
+    let image_change = json!({"alt_text": "mine now", "sort_order": 9, "is_primary": true});
+    let (forbidden, not_found) = (StatusCode::FORBIDDEN, StatusCode::NOT_FOUND);
+    let cases = vec![
+        (
+            Method::POST,
+            format!("/api/v1/products/{live}/skus"),
+            &stranger,
+            Some(&new_sku),
+            forbidden,
+            "NOT_PRODUCT_OWNER",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/products/{draft}/skus"),
+            &stranger,
+            Some(&new_sku),
+            not_found,
+            "PRODUCT_NOT_FOUND",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/skus/{live_sku}"),
+            &stranger,
+            Some(&sku_change),
+            forbidden,
+            "NOT_PRODUCT_OWNER",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/skus/{live_sku}"),
+            &stranger,
+            None,
+            forbidden,
+            "NOT_PRODUCT_OWNER",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/skus/{draft_sku}"),
+            &stranger,
+            Some(&sku_change),
+            not_found,
+            "SKU_NOT_FOUND",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/skus/{draft_sku}"),
+            &stranger,
+            None,
+            not_found,
+            "SKU_NOT_FOUND",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/products/{live}/images/{live_image}"),
+            &stranger,
+            Some(&image_change),
+            forbidden,
+            "NOT_PRODUCT_OWNER",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/products/{live}/images/{live_image}"),
+            &stranger,
+            None,
+            forbidden,
+            "NOT_PRODUCT_OWNER",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/products/{draft}/images/{draft_image}"),
+            &stranger,
+            Some(&image_change),
+            not_found,
+            "PRODUCT_NOT_FOUND",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/products/{draft}/images/{draft_image}"),
+            &stranger,
+            None,
+            not_found,
+            "PRODUCT_NOT_FOUND",
+        ),
+        // The stranger's own product in the path, the owner's image id.
+        (
+            Method::PATCH,
+            format!("/api/v1/products/{own}/images/{live_image}"),
+            &stranger,
+            Some(&image_change),
+            not_found,
+            "IMAGE_NOT_FOUND",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/products/{own}/images/{live_image}"),
+            &stranger,
+            None,
+            not_found,
+            "IMAGE_NOT_FOUND",
+        ),
+        // The owner, naming an image of their other product under this one.
+        (
+            Method::PATCH,
+            format!("/api/v1/products/{live}/images/{other_image}"),
+            &owner,
+            Some(&image_change),
+            not_found,
+            "IMAGE_NOT_FOUND",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/products/{live}/images/{other_image}"),
+            &owner,
+            None,
+            not_found,
+            "IMAGE_NOT_FOUND",
+        ),
+    ];
+    for (method, path, caller, body, status, code) in cases {
+        let resp = app
+            .send(method.clone(), &path, Some(&caller.token), body)
+            .await;
+        assert_eq!(resp.status(), status, "{method} {path}");
+        assert_error(resp, status, code).await;
+    }
+    assert_eq!(catalog_rows(&app).await, before, "nothing changed");
+}
