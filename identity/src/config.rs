@@ -38,6 +38,10 @@ pub struct IdentityConfig {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// Hashes run at once; 0 means two per core.
+    pub argon2_max_concurrent: u32,
+    /// Hashes that may wait for a worker; past that a request is refused with 503 at once.
+    pub argon2_max_queue: u32,
 }
 
 /// How mail leaves the service.
@@ -82,6 +86,8 @@ impl IdentityConfig {
             argon2_memory_kib: if test { 1024 } else { 19 * 1024 },
             argon2_iterations: if test { 1 } else { 2 },
             argon2_parallelism: 1,
+            argon2_max_concurrent: 0,
+            argon2_max_queue: crate::password::DEFAULT_QUEUE as u32,
         }
     }
 

@@ -103,6 +103,11 @@ impl From<IdentityError> for ApiError {
             SelfAction(why) => ApiError::forbidden("SELF_ACTION_FORBIDDEN", why),
             UserNotFound => ApiError::not_found("USER_NOT_FOUND", "no such user"),
             Api(api) => api,
+            Unexpected(e) if e.is::<crate::password::HasherBusy>() => ApiError::unavailable(
+                "SERVER_BUSY",
+                "too many password operations are in progress; retry shortly",
+            )
+            .with_retry_after(1),
             Unexpected(e) => ApiError::internal(e),
         }
     }

@@ -1,5 +1,8 @@
 //! Password hashing with argon2id, always off the async executor (`spawn_blocking`) and bounded by
 //! a semaphore so a login flood cannot exhaust memory (each hash holds `argon2_memory_kib`).
+//! The wait for a worker is bounded too: when the workers and the queue are all taken, a hash is
+//! refused at once with [`HasherBusy`] (503 with `Retry-After`) instead of piling up waiters that
+//! each hold a connection and a request's memory.
 //! `verify_or_dummy` does the same work whether or not the user exists, so the answer time does
 //! not reveal which usernames are registered.
 
@@ -9,15 +12,38 @@ use std::sync::Arc;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Every worker is busy and the queue is full: try again shortly.
+#[derive(Debug, thiserror::Error)]
+#[error("the password hasher is busy")]
+pub struct HasherBusy;
 
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
     dummy_hash: Arc<String>,
+    /// Running plus waiting hashes: workers + queue permits, taken without waiting.
+    admission: Arc<Semaphore>,
+    /// Running hashes.
     permits: Arc<Semaphore>,
     verifications: Arc<AtomicU64>,
+    hashes: Arc<AtomicU64>,
 }
+
+/// A place among the running or queued hashes; hold it for the duration of one argon2 call.
+pub struct HashSlot {
+    _worker: OwnedSemaphorePermit,
+    _admission: OwnedSemaphorePermit,
+}
+
+/// Default number of hashes run at once: two per core.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
+}
+
+/// Default number of hashes that may wait for a worker.
+pub const DEFAULT_QUEUE: usize = 64;
 
 impl PasswordHasher {
     pub async fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> anyhow::Result<Self> {
@@ -29,17 +55,41 @@ impl PasswordHasher {
             hash_with(&p, &random)
         })
         .await??;
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
         Ok(Self {
             params,
             dummy_hash: Arc::new(dummy),
-            permits: Arc::new(Semaphore::new(workers)),
+            admission: Arc::new(Semaphore::new(0)),
+            permits: Arc::new(Semaphore::new(0)),
             verifications: Arc::new(AtomicU64::new(0)),
+            hashes: Arc::new(AtomicU64::new(0)),
+        }
+        .with_limits(default_workers(), DEFAULT_QUEUE))
+    }
+
+    /// At most `workers` hashes at once (at least one) and `queue` more waiting for a worker.
+    pub fn with_limits(mut self, workers: usize, queue: usize) -> Self {
+        let workers = workers.max(1);
+        self.admission = Arc::new(Semaphore::new(workers + queue));
+        self.permits = Arc::new(Semaphore::new(workers));
+        self
+    }
+
+    /// Take a place to run one hash: refused at once with [`HasherBusy`] when the workers and the
+    /// queue are full, else waits (in the bounded queue) for a worker.
+    pub async fn slot(&self) -> anyhow::Result<HashSlot> {
+        let admission = Arc::clone(&self.admission)
+            .try_acquire_owned()
+            .map_err(|_| HasherBusy)?;
+        let worker = Arc::clone(&self.permits).acquire_owned().await?;
+        Ok(HashSlot {
+            _worker: worker,
+            _admission: admission,
         })
     }
 
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
-        let _permit = self.permits.acquire().await?;
+        let _slot = self.slot().await?;
+        self.hashes.fetch_add(1, Ordering::Relaxed);
         let params = self.params.clone();
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || hash_with(&params, &password)).await?
@@ -52,7 +102,7 @@ impl PasswordHasher {
         password: &str,
         hash: Option<&str>,
     ) -> anyhow::Result<bool> {
-        let _permit = self.permits.acquire().await?;
+        let _slot = self.slot().await?;
         let real = hash.is_some();
         let hash = hash.map_or_else(|| self.dummy_hash.as_str().to_owned(), str::to_owned);
         let password = password.to_owned();
@@ -66,6 +116,11 @@ impl PasswordHasher {
     /// How many verifications ran (real or dummy): lets tests prove both paths do the work.
     pub fn verifications(&self) -> u64 {
         self.verifications.load(Ordering::Relaxed)
+    }
+
+    /// How many new hashes were made: lets tests prove a refused request did not make one.
+    pub fn hashes(&self) -> u64 {
+        self.hashes.load(Ordering::Relaxed)
     }
 }
 

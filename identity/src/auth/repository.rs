@@ -166,6 +166,23 @@ pub struct ConsumedToken {
     pub created_at: DateTime<Utc>,
 }
 
+/// Is the token unused and unexpired? A cheap check before expensive work (hashing a new
+/// password); the use itself is [`consume_user_token`].
+pub async fn user_token_is_live(
+    db: impl PgExecutor<'_>,
+    purpose: &str,
+    hash: &[u8],
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM user_tokens
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now())",
+    )
+    .bind(hash)
+    .bind(purpose)
+    .fetch_one(db)
+    .await
+}
+
 /// Use a token once: one conditional UPDATE, so two concurrent uses cannot both succeed.
 pub async fn consume_user_token(
     db: impl PgExecutor<'_>,

@@ -105,7 +105,8 @@ pub async fn resend_verification(
 }
 
 #[utoipa::path(post, path = "/api/v1/users/reset-password", tag = "sessions", request_body = ResetPasswordRequest,
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, description = "`SERVER_BUSY`: the password hashing queue is full; `Retry-After`", body = ErrorBody)))]
 pub async fn reset_password(
     State(state): State<AppState>,
     AppJson(req): AppJson<ResetPasswordRequest>,

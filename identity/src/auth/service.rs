@@ -315,15 +315,16 @@ pub async fn reset_password(
 ) -> Result<(), IdentityError> {
     let new =
         Password::parse(&req.new_password).map_err(|m| IdentityError::field("new_password", m))?;
+    let token = hash_token(req.token.trim());
+    // An unauthenticated caller must not get an argon2 hash out of us for a made-up token.
+    if !repo::user_token_is_live(&state.db, repo::RESET_PASSWORD, &token).await? {
+        return Err(IdentityError::InvalidOneTimeToken);
+    }
     let hash = state.hasher.hash(new.expose()).await?;
     let mut tx = state.db.begin().await?;
-    let consumed = repo::consume_user_token(
-        &mut *tx,
-        repo::RESET_PASSWORD,
-        &hash_token(req.token.trim()),
-    )
-    .await?
-    .ok_or(IdentityError::InvalidOneTimeToken)?;
+    let consumed = repo::consume_user_token(&mut *tx, repo::RESET_PASSWORD, &token)
+        .await?
+        .ok_or(IdentityError::InvalidOneTimeToken)?;
     let user = users::find_by_id_for_update(&mut *tx, consumed.user_id)
         .await?
         .filter(|u| u.status == UserStatus::Active.as_str() && u.email == consumed.email)

@@ -1,4 +1,5 @@
 use futures::future::join_all;
+use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -626,4 +627,71 @@ async fn resend_verification_answers_alike_for_any_address_and_mails_only_unveri
         )
         .await;
     assert_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+}
+
+/// A verified user with a live reset token: (username, token).
+async fn reset_token(app: &TestApp, username: &str) -> String {
+    app.user(username, "BUYER").await;
+    let email = format!("{username}@example.com");
+    app.verify_email(&email).await;
+    app.post("/api/v1/users/forgot-password", json!({ "email": email }))
+        .await;
+    app.token_from_latest_mail(&email)
+}
+
+#[tokio::test]
+async fn a_reset_with_an_unknown_token_is_refused_without_hashing_the_new_password() {
+    let app = TestApp::spawn().await;
+    let before = app.state.hasher.hashes();
+    let resp = app
+        .post(
+            "/api/v1/users/reset-password",
+            json!({"token": "made-up-token", "new_password": "R3set-password!"}),
+        )
+        .await;
+    assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_OR_EXPIRED_TOKEN").await;
+    assert_eq!(app.state.hasher.hashes(), before, "no hash was made");
+}
+
+#[tokio::test]
+async fn a_full_hashing_queue_refuses_the_overflow_at_once_with_503_and_retry_after() {
+    // One worker and a queue of one: two hashes fit, the rest must be refused without waiting.
+    let app = TestApp::spawn_with(|c| {
+        c.argon2_max_concurrent = 1;
+        c.argon2_max_queue = 1;
+    })
+    .await;
+    let token = reset_token(&app, "zed").await;
+    // The test holds the only worker, as a long-running hash would.
+    let held = app.state.hasher.slot().await.unwrap();
+    let mut requests: futures::stream::FuturesUnordered<_> = (0..4)
+        .map(|_| {
+            let req = app
+                .client
+                .post(app.url("/api/v1/users/reset-password"))
+                .json(&json!({"token": token, "new_password": "R3set-password!"}));
+            tokio::spawn(async move { req.send().await.unwrap() })
+        })
+        .collect();
+    // Three answer while the worker is still held: they did not wait for it.
+    let deadline = std::time::Duration::from_secs(20);
+    for _ in 0..3 {
+        let resp = tokio::time::timeout(deadline, requests.next())
+            .await
+            .expect("refused at once, not queued")
+            .unwrap()
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()["retry-after"], "1");
+        assert_error(resp, StatusCode::SERVICE_UNAVAILABLE, "SERVER_BUSY").await;
+    }
+    // The fourth took the queue's one place and is still waiting for the worker.
+    drop(held);
+    let queued = tokio::time::timeout(deadline, requests.next())
+        .await
+        .expect("the queued request finishes once the worker is free")
+        .unwrap()
+        .unwrap();
+    assert_eq!(queued.status(), StatusCode::NO_CONTENT);
+    app.login_ok("zed", "R3set-password!").await;
 }
