@@ -166,6 +166,16 @@ pub struct ConsumedToken {
     pub created_at: DateTime<Utc>,
 }
 
+/// A closed account's mail tokens go, with the addresses they were sent to: nothing may keep
+/// the person's email after the account is scrubbed.
+pub async fn delete_user_tokens(db: impl PgExecutor<'_>, user: Uuid) -> Result<u64, sqlx::Error> {
+    sqlx::query("DELETE FROM user_tokens WHERE user_id = $1")
+        .bind(user)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected())
+}
+
 /// Is the token unused and unexpired? A cheap check before expensive work (hashing a new
 /// password); the use itself is [`consume_user_token`].
 pub async fn user_token_is_live(

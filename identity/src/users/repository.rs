@@ -199,6 +199,7 @@ pub async fn scrub_and_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool,
             username = 'deleted-' || replace(id::text, '-', ''),
             email = 'deleted-' || replace(id::text, '-', '') || '@deleted.invalid',
             phone = NULL,
+            pending_email = NULL,
             password_hash = '!',
             updated_at = now()
          WHERE id = $1 AND status <> 'deleted'",

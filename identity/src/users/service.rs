@@ -321,6 +321,7 @@ pub async fn delete_me(
         return Err(IdentityError::UserNotFound);
     }
     auth_repo::revoke_all_sessions(&mut *tx, caller.id, "account_deleted").await?;
+    auth_repo::delete_user_tokens(&mut *tx, caller.id).await?;
     tx.commit().await?;
     tracing::info!("account closed");
     Ok(())

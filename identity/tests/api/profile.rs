@@ -279,3 +279,49 @@ async fn closing_the_account_needs_the_current_password() {
     assert_eq!(me["status"], "active");
     app.login_ok("jon", PASSWORD).await;
 }
+
+#[tokio::test]
+async fn closing_the_account_scrubs_its_addresses_from_mail_tokens_and_the_pending_email() {
+    let app = TestApp::spawn().await;
+    let (user, s) = app.signed_in("kim", "BUYER").await;
+    let id = uuid::Uuid::parse_str(user["id"].as_str().unwrap()).unwrap();
+    app.verify_email("kim@example.com").await;
+    app.post(
+        "/api/v1/users/forgot-password",
+        json!({"email": "kim@example.com"}),
+    )
+    .await;
+    let me: Value = app
+        .patch_auth(
+            "/api/v1/users/me",
+            &s.access,
+            json!({"email": "kim.new@example.com", "current_password": PASSWORD}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["pending_email"], "kim.new@example.com");
+    let tokens_with = |email: &'static str| {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM user_tokens WHERE email = $1")
+            .bind(email)
+            .fetch_one(&app.state.db)
+    };
+    assert!(tokens_with("kim@example.com").await.unwrap() >= 2);
+    assert_eq!(tokens_with("kim.new@example.com").await.unwrap(), 1);
+    assert_eq!(
+        delete_me(&app, &s.access, json!({"current_password": PASSWORD}))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(tokens_with("kim@example.com").await.unwrap(), 0);
+    assert_eq!(tokens_with("kim.new@example.com").await.unwrap(), 0);
+    let pending: Option<String> =
+        sqlx::query_scalar("SELECT pending_email FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(pending, None);
+}
