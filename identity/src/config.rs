@@ -33,8 +33,14 @@ pub struct IdentityConfig {
     pub mail_requests_per_address: u32,
     pub mail_requests_per_client: u32,
     pub mail_request_window_secs: u64,
-    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
-    pub trust_forwarded_for: bool,
+    /// How many proxies of ours stand in front of the service, each appending the address it
+    /// got the request from to `X-Forwarded-For`. 0: the socket peer is the client. n: the n-th
+    /// entry from the right is (docs/adr/009).
+    pub trusted_proxy_hops: u32,
+    /// Replaced by `trusted_proxy_hops`; refused when set so an old setting is not silently
+    /// dropped (which would put every client behind a proxy into one throttle counter).
+    #[serde(default)]
+    pub trust_forwarded_for: Option<serde_json::Value>,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
@@ -81,7 +87,8 @@ impl IdentityConfig {
             mail_requests_per_address: 3,
             mail_requests_per_client: 20,
             mail_request_window_secs: 3600,
-            trust_forwarded_for: false,
+            trusted_proxy_hops: 0,
+            trust_forwarded_for: None,
             // OWASP's argon2id baseline (19 MiB, 2 passes); tests use a lighter cost of the same kind.
             argon2_memory_kib: if test { 1024 } else { 19 * 1024 },
             argon2_iterations: if test { 1 } else { 2 },
@@ -118,6 +125,13 @@ impl IdentityConfig {
         }
         if self.login_max_failures_per_account == 0 || self.login_max_failures_per_ip == 0 {
             errors.push("login failure limits must be at least 1".into());
+        }
+        if self.trust_forwarded_for.is_some() {
+            errors.push(
+                "IDENTITY_TRUST_FORWARDED_FOR was replaced by IDENTITY_TRUSTED_PROXY_HOPS: the \
+                 number of proxies in front of identity (0 = none; see docs/adr/009)"
+                    .into(),
+            );
         }
         if self.mail_requests_per_address == 0
             || self.mail_requests_per_client == 0
@@ -159,6 +173,19 @@ mod tests {
         for bad in ["smtp", "File", ""] {
             assert!(serde_json::from_value::<MailerKind>(serde_json::json!(bad)).is_err());
         }
+    }
+
+    #[test]
+    fn the_replaced_trust_forwarded_for_setting_is_refused_not_ignored() {
+        let mut config = IdentityConfig::defaults(Profile::Local);
+        config.jwt_private_key_pem = Some(Secret::new(String::from("pem")));
+        assert!(config.validate().is_ok());
+        let loaded = shared::config::load_from("IDENTITY", config, None, |k| {
+            (k == "IDENTITY_TRUST_FORWARDED_FOR").then(|| "true".to_owned())
+        })
+        .unwrap();
+        let err = loaded.validate().unwrap_err();
+        assert!(err.0.contains("IDENTITY_TRUSTED_PROXY_HOPS"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use shared::auth::Ed25519KeyPair;
 use shared::redis::RedisPool;
 use shared::server::ShutdownHandle;
@@ -124,8 +125,8 @@ impl Application {
     }
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when configured to
-/// trust a proxy in front.
+/// The client's address, for throttles: the socket peer, or, behind `trusted_proxy_hops` proxies
+/// of ours, the address the outermost of them saw (docs/adr/009).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
@@ -136,22 +137,94 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if state.config.trust_forwarded_for {
-            let forwarded = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok());
-            if forwarded.is_some() {
-                return Ok(ClientIp(forwarded));
-            }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        Ok(ClientIp(client_ip(
+            &parts.headers,
+            peer,
+            state.config.trusted_proxy_hops,
+        )))
+    }
+}
+
+/// Each proxy appends the address it received the request from to `X-Forwarded-For`, so only the
+/// rightmost `hops` entries were written by proxies we trust; whatever is left of them came from
+/// the client and may be forged. The entry `hops` from the right is the client as the outermost
+/// trusted proxy saw it. With fewer entries than hops the leftmost is used (each was still written
+/// by one of our proxies); with no usable entry, the peer.
+pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, hops: u32) -> Option<IpAddr> {
+    if hops == 0 {
+        return peer;
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let index = entries.len().saturating_sub(hops as usize);
+    entries
+        .get(index)
+        .and_then(|e| {
+            e.parse::<IpAddr>()
+                .ok()
+                .or_else(|| e.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        })
+        .or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn forwarded(values: &[&'static str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append("x-forwarded-for", HeaderValue::from_static(v));
         }
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
-        ))
+        headers
+    }
+
+    const PEER: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)));
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn with_no_trusted_proxy_the_peer_is_the_client_whatever_the_header_says() {
+        assert_eq!(client_ip(&forwarded(&["203.0.113.7"]), PEER, 0), PEER);
+    }
+
+    #[test]
+    fn behind_one_proxy_the_rightmost_entry_is_the_client_and_forged_ones_are_skipped() {
+        let h = forwarded(&["1.2.3.4, 5.6.7.8, 203.0.113.7"]);
+        assert_eq!(client_ip(&h, PEER, 1), ip("203.0.113.7"));
+    }
+
+    #[test]
+    fn behind_two_proxies_the_second_entry_from_the_right_is_the_client() {
+        // The client forged 1.2.3.4; the outer proxy appended the client, the inner one the outer.
+        let h = forwarded(&["1.2.3.4, 203.0.113.7", "192.0.2.10"]);
+        assert_eq!(client_ip(&h, PEER, 2), ip("203.0.113.7"));
+    }
+
+    #[test]
+    fn a_short_or_missing_or_unreadable_header_falls_back_safely() {
+        assert_eq!(
+            client_ip(&forwarded(&["203.0.113.7"]), PEER, 2),
+            ip("203.0.113.7")
+        );
+        assert_eq!(client_ip(&HeaderMap::new(), PEER, 1), PEER);
+        assert_eq!(client_ip(&forwarded(&["unknown"]), PEER, 1), PEER);
+        assert_eq!(
+            client_ip(&forwarded(&["[2001:db8::1]:443"]), PEER, 1),
+            ip("2001:db8::1")
+        );
     }
 }

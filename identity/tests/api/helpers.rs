@@ -61,7 +61,8 @@ impl TestApp {
         config.common.shutdown_grace_secs = 1;
         config.jwt_private_key_pem = Some(Secret::new(test_utils::test_keys().private_pem()));
         config.mail_dir = mail_dir.display().to_string();
-        config.trust_forwarded_for = true;
+        // Tests speak for clients behind one proxy through X-Forwarded-For.
+        config.trusted_proxy_hops = 1;
         customise(&mut config);
         let app = Application::build(config).await.expect("identity starts");
         let base = format!("http://{}", app.addr());

@@ -695,3 +695,68 @@ async fn a_full_hashing_queue_refuses_the_overflow_at_once_with_503_and_retry_af
     assert_eq!(queued.status(), StatusCode::NO_CONTENT);
     app.login_ok("zed", "R3set-password!").await;
 }
+
+/// A failed login for `user` through one proxy that received it from the client at `client`; the
+/// client itself sent `forged` as its own X-Forwarded-For.
+async fn login_via_proxy(app: &TestApp, user: &str, forged: &str, client: &str) -> StatusCode {
+    app.client
+        .post(app.url("/api/v1/users/login"))
+        .header("x-forwarded-for", format!("{forged}, {client}"))
+        .json(&json!({"username": user, "password": "Wr0ng-password"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a_forged_leftmost_forwarded_for_entry_does_not_change_the_throttled_address() {
+    let app = TestApp::spawn_with(|c| {
+        c.login_max_failures_per_ip = 3;
+        c.trusted_proxy_hops = 1;
+    })
+    .await;
+    for i in 0..3 {
+        let forged = format!("10.9.8.{i}");
+        assert_eq!(
+            login_via_proxy(&app, &format!("user{i}"), &forged, "203.0.113.7").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_via_proxy(&app, "user9", "10.9.8.77", "203.0.113.7").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a fresh forged entry does not buy a fresh counter"
+    );
+    // Behind the one proxy, other clients keep their own counters: no global lockout.
+    assert_eq!(
+        login_via_proxy(&app, "user9", "10.9.8.77", "198.51.100.1").await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn with_no_trusted_proxy_the_forwarded_for_header_is_ignored() {
+    let app = TestApp::spawn_with(|c| {
+        c.login_max_failures_per_ip = 2;
+        c.trusted_proxy_hops = 0;
+    })
+    .await;
+    // Each request claims another client; all come from the test's one socket address.
+    for i in 0..2 {
+        assert_eq!(
+            login_via_proxy(
+                &app,
+                &format!("user{i}"),
+                &format!("10.9.8.{i}"),
+                &format!("203.0.113.{i}")
+            )
+            .await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_via_proxy(&app, "user9", "10.9.8.9", "203.0.113.9").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
