@@ -253,6 +253,13 @@ async fn delete_me(app: &TestApp, token: &str, body: Value) -> reqwest::Response
 async fn closing_the_account_needs_the_current_password() {
     let app = TestApp::spawn().await;
     let (_, stolen) = app.signed_in("jon", "BUYER").await;
+    // No body at all: the JSON with the password is missing.
+    assert_error(
+        app.delete_auth("/api/v1/users/me", &stolen.access).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_MEDIA_TYPE",
+    )
+    .await;
     assert_error(
         delete_me(&app, &stolen.access, json!({})).await,
         StatusCode::FORBIDDEN,
