@@ -18,7 +18,10 @@ use crate::users::repository::{self as repo, NewUser};
 
 /// The identity binary's command line; unknown commands and flags are errors.
 #[derive(Debug, Parser)]
-#[command(name = "identity", about = "Koupang identity service and its operator commands")]
+#[command(
+    name = "identity",
+    about = "Koupang identity service and its operator commands"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

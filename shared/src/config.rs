@@ -204,10 +204,7 @@ fn deserialize_settings<T: DeserializeOwned>(value: Value, prefix: &str) -> Resu
         if path.is_empty() || path == "." || path.contains('?') {
             return ConfigError(format!("{prefix}: {}", e.inner()));
         }
-        let var = format!(
-            "{prefix}_{}",
-            path.replace('.', "__").to_ascii_uppercase()
-        );
+        let var = format!("{prefix}_{}", path.replace('.', "__").to_ascii_uppercase());
         ConfigError(format!(
             "{prefix}: setting `{path}` (variable {var}): {}",
             e.inner()
@@ -250,8 +247,7 @@ fn apply_env(
         }
         let Some(raw) = env(&var) else { continue };
         let typed_by = shape.get(key).unwrap_or(slot).clone();
-        *slot =
-            parse_like(&typed_by, &raw).map_err(|why| ConfigError(format!("{var}: {why}")))?;
+        *slot = parse_like(&typed_by, &raw).map_err(|why| ConfigError(format!("{var}: {why}")))?;
     }
     Ok(())
 }

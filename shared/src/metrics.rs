@@ -126,7 +126,10 @@ mod tests {
         );
         let text = handle().unwrap().render();
         for m in ["FOOBAR", "BAZ", "PROPFIND"] {
-            assert!(!text.contains(&format!("method=\"{m}\"")), "{m} became a label");
+            assert!(
+                !text.contains(&format!("method=\"{m}\"")),
+                "{m} became a label"
+            );
         }
     }
 }

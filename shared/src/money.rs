@@ -238,19 +238,34 @@ mod tests {
             assert_eq!(c.minor_units(), digits, "{code}");
             assert_eq!(c.as_str(), code);
         }
-        assert_eq!(Money::parse("1500", "XOF").unwrap().amount().to_string(), "1500");
+        assert_eq!(
+            Money::parse("1500", "XOF").unwrap().amount().to_string(),
+            "1500"
+        );
         assert!(matches!(
             Money::parse("1500.5", "XOF"),
             Err(MoneyError::Scale { digits: 0, .. })
         ));
-        assert_eq!(Money::parse("1.234", "IQD").unwrap().amount().to_string(), "1.234");
+        assert_eq!(
+            Money::parse("1.234", "IQD").unwrap().amount().to_string(),
+            "1.234"
+        );
         assert!(matches!(
             Money::parse("1.2345", "KWD"),
             Err(MoneyError::Scale { digits: 3, .. })
         ));
-        assert_eq!(rounded(Decimal::new(15000, 1), "JPY".parse().unwrap()).to_string(), "1500");
-        assert_eq!(rounded(Decimal::new(12, 1), "KWD".parse().unwrap()).to_string(), "1.200");
-        assert_eq!(rounded(Decimal::new(20, 0), "USD".parse().unwrap()).to_string(), "20.00");
+        assert_eq!(
+            rounded(Decimal::new(15000, 1), "JPY".parse().unwrap()).to_string(),
+            "1500"
+        );
+        assert_eq!(
+            rounded(Decimal::new(12, 1), "KWD".parse().unwrap()).to_string(),
+            "1.200"
+        );
+        assert_eq!(
+            rounded(Decimal::new(20, 0), "USD".parse().unwrap()).to_string(),
+            "20.00"
+        );
     }
 
     #[test]

@@ -192,8 +192,7 @@ pub async fn validate(state: &AppState, buyer: Uuid) -> Result<Validation> {
                 status,
                 quantity: l.quantity,
                 snapshot_price: money(snapshot_price, l.snapshot.currency),
-                current_price: now
-                    .map(|s| money(s.price, s.currency)),
+                current_price: now.map(|s| money(s.price, s.currency)),
                 currency: l.snapshot.currency.to_string(),
                 available: now.map_or(0, |s| s.available.max(0)),
             }

@@ -33,7 +33,9 @@ pub struct Snapshot {
 /// A stored line that cannot be read back (or written) is corruption of the cart's own data: an
 /// internal error that names the line, never a line silently dropped or priced at zero.
 fn corrupt(what: &str, sku: &str, detail: String) -> CartError {
-    CartError::Unexpected(anyhow::anyhow!("cart line {sku}: unreadable {what}: {detail}"))
+    CartError::Unexpected(anyhow::anyhow!(
+        "cart line {sku}: unreadable {what}: {detail}"
+    ))
 }
 
 #[derive(Debug, Clone)]

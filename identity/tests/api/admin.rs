@@ -187,7 +187,10 @@ async fn no_admin_is_made_or_unmade_over_http() {
         .json()
         .await
         .unwrap();
-    assert_eq!(after["role"], "BUYER", "the refused promotion changed nothing");
+    assert_eq!(
+        after["role"], "BUYER",
+        "the refused promotion changed nothing"
+    );
     let other_id = other_admin["id"].as_str().unwrap();
     assert_error(
         app.put_auth(

@@ -60,9 +60,11 @@ async fn create_admin_makes_a_verified_admin_who_can_use_admin_endpoints_and_is_
     );
 
     // The seed runs it again: with --exists-ok that is fine, without it is an error.
-    assert!(identity::cli::create_user(&app.state.config, &a, Role::Admin)
-        .await
-        .is_err());
+    assert!(
+        identity::cli::create_user(&app.state.config, &a, Role::Admin)
+            .await
+            .is_err()
+    );
     let (again, _) = user_command(&[&argv[..], &["--exists-ok"]].concat());
     assert!(again.exists_ok);
     identity::cli::create_user(&app.state.config, &again, Role::Admin)
@@ -74,9 +76,36 @@ async fn create_admin_makes_a_verified_admin_who_can_use_admin_endpoints_and_is_
 fn the_command_line_refuses_unknown_commands_flags_and_roles_and_missing_values() {
     for argv in [
         &["make-admin", "--username", "abc"][..],
-        &["create-admin", "--username", "abc", "--email", "a@b.co", "--password", "Adm1n-pass!", "--force"],
-        &["create-user", "--role", "KING", "--username", "abc", "--email", "a@b.co", "--password", "Adm1n-pass!"],
-        &["create-user", "--username", "abc", "--email", "a@b.co", "--password", "Adm1n-pass!"],
+        &[
+            "create-admin",
+            "--username",
+            "abc",
+            "--email",
+            "a@b.co",
+            "--password",
+            "Adm1n-pass!",
+            "--force",
+        ],
+        &[
+            "create-user",
+            "--role",
+            "KING",
+            "--username",
+            "abc",
+            "--email",
+            "a@b.co",
+            "--password",
+            "Adm1n-pass!",
+        ],
+        &[
+            "create-user",
+            "--username",
+            "abc",
+            "--email",
+            "a@b.co",
+            "--password",
+            "Adm1n-pass!",
+        ],
         &["create-admin", "--username", "--email", "a@b.co"],
         &["gen-keys", "--out"],
     ] {
@@ -93,9 +122,30 @@ fn the_command_line_refuses_unknown_commands_flags_and_roles_and_missing_values(
 async fn create_user_validates_like_registration() {
     let app = TestApp::spawn().await;
     for bad in [
-        ["--username", "a b", "--email", "a@b.co", "--password", "Adm1n-pass!"],
-        ["--username", "abc", "--email", "nope", "--password", "Adm1n-pass!"],
-        ["--username", "abc", "--email", "a@b.co", "--password", "weak"],
+        [
+            "--username",
+            "a b",
+            "--email",
+            "a@b.co",
+            "--password",
+            "Adm1n-pass!",
+        ],
+        [
+            "--username",
+            "abc",
+            "--email",
+            "nope",
+            "--password",
+            "Adm1n-pass!",
+        ],
+        [
+            "--username",
+            "abc",
+            "--email",
+            "a@b.co",
+            "--password",
+            "weak",
+        ],
     ] {
         let (user, role) = user_command(&[&["create-user", "--role", "SELLER"][..], &bad].concat());
         assert_eq!(role, Role::Seller);
