@@ -18,9 +18,17 @@ pub struct IdentityConfig {
     pub reset_password_ttl_secs: u64,
     /// Whether login is refused until the email is verified.
     pub require_verified_email: bool,
-    /// `file` (write each message into `mail_dir`) or `log` (log it only); anything else is
-    /// refused when the settings are read.
+    /// `smtp` (deliver through `smtp_host`), `file` (write each message into `mail_dir`) or
+    /// `log` (log it only); anything else is refused when the settings are read. Production
+    /// accepts only `smtp`: the others deliver nothing, and production requires verified email.
     pub mailer: MailerKind,
+    /// The SMTP relay identity hands its mail to (`mailer = smtp`). Plain SMTP, no TLS: the relay
+    /// is ours (a local MTA or a sidecar that does TLS onwards), reached over a trusted network.
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// Both or neither: AUTH credentials for the relay.
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<Secret>,
     pub mail_dir: String,
     pub mail_from: String,
     /// Base URL of the storefront, for links in mails.
@@ -58,6 +66,18 @@ pub enum MailerKind {
     File,
     /// Each message is logged, not delivered.
     Log,
+    /// Each message is handed to the SMTP relay `smtp_host:smtp_port`.
+    Smtp,
+}
+
+impl MailerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Log => "log",
+            Self::Smtp => "smtp",
+        }
+    }
 }
 
 impl IdentityConfig {
@@ -74,11 +94,15 @@ impl IdentityConfig {
             reset_password_ttl_secs: 3600,
             require_verified_email: production,
             mailer: if production {
-                MailerKind::Log
+                MailerKind::Smtp
             } else {
                 MailerKind::File
             },
             mail_dir: ".dev/mail".into(),
+            smtp_host: String::new(),
+            smtp_port: 25,
+            smtp_username: None,
+            smtp_password: None,
             mail_from: "Koupang <no-reply@koupang.local>".into(),
             storefront_url: "http://localhost:3000".into(),
             login_max_failures_per_account: 5,
@@ -133,6 +157,28 @@ impl IdentityConfig {
                     .into(),
             );
         }
+        if self.common.profile == Profile::Production && self.mailer != MailerKind::Smtp {
+            errors.push(format!(
+                "IDENTITY_MAILER={} cannot deliver mail, and the production profile requires \
+                 verified email: nobody could verify an address or reset a password. Set \
+                 IDENTITY_MAILER=smtp and IDENTITY_SMTP_HOST",
+                self.mailer.as_str()
+            ));
+        }
+        if self.mailer == MailerKind::Smtp {
+            if self.smtp_host.trim().is_empty() {
+                errors.push("IDENTITY_SMTP_HOST is required with IDENTITY_MAILER=smtp".into());
+            }
+            if self.smtp_port == 0 {
+                errors.push("IDENTITY_SMTP_PORT must not be 0".into());
+            }
+            if self.smtp_username.is_some() != self.smtp_password.is_some() {
+                errors.push(
+                    "IDENTITY_SMTP_USERNAME and IDENTITY_SMTP_PASSWORD go together (both or neither)"
+                        .into(),
+                );
+            }
+        }
         if self.mail_requests_per_address == 0
             || self.mail_requests_per_client == 0
             || self.mail_request_window_secs == 0
@@ -170,7 +216,11 @@ mod tests {
             serde_json::from_value::<MailerKind>(serde_json::json!("log")).unwrap(),
             MailerKind::Log
         );
-        for bad in ["smtp", "File", ""] {
+        assert_eq!(
+            serde_json::from_value::<MailerKind>(serde_json::json!("smtp")).unwrap(),
+            MailerKind::Smtp
+        );
+        for bad in ["sendmail", "File", ""] {
             assert!(serde_json::from_value::<MailerKind>(serde_json::json!(bad)).is_err());
         }
     }
@@ -186,6 +236,47 @@ mod tests {
         .unwrap();
         let err = loaded.validate().unwrap_err();
         assert!(err.0.contains("IDENTITY_TRUSTED_PROXY_HOPS"), "{err}");
+    }
+
+    fn production(mailer: MailerKind) -> IdentityConfig {
+        let mut config = IdentityConfig::defaults(Profile::Production);
+        config.jwt_private_key_pem = Some(Secret::new(String::from("pem")));
+        config.mailer = mailer;
+        config.smtp_host = "relay.internal".into();
+        config
+    }
+
+    #[test]
+    fn production_refuses_to_start_with_a_mailer_that_cannot_deliver() {
+        for kind in [MailerKind::Log, MailerKind::File] {
+            let err = production(kind).validate().unwrap_err();
+            assert!(
+                err.0
+                    .contains(&format!("IDENTITY_MAILER={} cannot deliver", kind.as_str()))
+                    && err.0.contains("IDENTITY_MAILER=smtp"),
+                "{err}"
+            );
+        }
+        assert!(production(MailerKind::Smtp).validate().is_ok());
+    }
+
+    #[test]
+    fn production_defaults_to_smtp_and_refuses_to_start_without_a_relay() {
+        let mut config = production(MailerKind::Smtp);
+        config.mailer = IdentityConfig::defaults(Profile::Production).mailer;
+        config.smtp_host = String::new();
+        let err = config.validate().unwrap_err();
+        assert!(err.0.contains("IDENTITY_SMTP_HOST is required"), "{err}");
+    }
+
+    #[test]
+    fn smtp_credentials_go_together() {
+        let mut config = production(MailerKind::Smtp);
+        config.smtp_username = Some("identity".into());
+        let err = config.validate().unwrap_err();
+        assert!(err.0.contains("IDENTITY_SMTP_PASSWORD"), "{err}");
+        config.smtp_password = Some(Secret::new(String::from("s3cret")));
+        assert!(config.validate().is_ok());
     }
 
     #[test]

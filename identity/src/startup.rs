@@ -14,7 +14,7 @@ use shared::{RunningService, ServiceBuilder};
 use sqlx::PgPool;
 
 use crate::config::{IdentityConfig, MailerKind};
-use crate::mail::{FileMailer, LogMailer, Mailer};
+use crate::mail::{FileMailer, LogMailer, Mailer, SmtpMailer};
 use crate::password::PasswordHasher;
 use crate::ratelimit::{LoginLimiter, MailLimiter};
 use crate::tokens::JwtSigner;
@@ -66,6 +66,15 @@ impl Application {
         let mailer: Arc<dyn Mailer> = match config.mailer {
             MailerKind::File => Arc::new(FileMailer::new(&config.mail_dir, &config.mail_from)?),
             MailerKind::Log => Arc::new(LogMailer),
+            MailerKind::Smtp => Arc::new(SmtpMailer::new(
+                &config.smtp_host,
+                config.smtp_port,
+                config
+                    .smtp_username
+                    .clone()
+                    .zip(config.smtp_password.as_ref().map(|p| p.expose().to_owned())),
+                &config.mail_from,
+            )?),
         };
         let redis = infra.redis()?;
         let state = AppState {

@@ -4,9 +4,11 @@
 
 mod admin;
 mod helpers;
+mod mailer;
 mod operator;
 mod platform;
 mod profile;
 mod register;
 mod sessions;
+mod smtp_sink;
 mod tokens;
