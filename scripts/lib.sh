@@ -206,6 +206,92 @@ service_up() {
   [ -f "$pidfile" ] && process_running "$(cat "$pidfile")" "$1" && service_ready "$1"
 }
 
+psql_admin() { psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres "$@"; }
+
+# --- Test runs. Each `make test` names its databases after a run id of its own and runs its broker
+# on a port of its own, so runs on one machine (and focused `cargo nextest` runs beside them, whose
+# databases are untagged `koupang_test_…`) never drop or share each other's databases or broker.
+TEST_RUNS_DIR="${TMPDIR:-/tmp}/koupang-test-runs"
+# Untagged test databases (no run to ask) count as leftovers after this long.
+TEST_DB_MAX_AGE_HOURS="${KOUPANG_TEST_DB_MAX_AGE_HOURS:-6}"
+
+# begin_test_run: pick a run id nobody holds and lock it for as long as this shell or any of its
+# children lives (a run killed mid-way stays "live" while its test processes do). Sets TEST_RUN_ID
+# and TEST_RUN_LOCK (the lock's descriptor) and exports TEST_DATABASE_PREFIX (`koupang_r<id>`),
+# which shared::test_utils puts before every database and template name.
+begin_test_run() {
+  mkdir -p "$TEST_RUNS_DIR"
+  local id
+  for _ in $(seq 1 20); do
+    id=$(printf '%06x' $(((RANDOM << 15 | RANDOM) & 0xffffff)))
+    # noclobber: the lock file is created here or the id is taken.
+    if (set -o noclobber && : >"$TEST_RUNS_DIR/$id.lock") 2>/dev/null; then
+      exec {TEST_RUN_LOCK}>>"$TEST_RUNS_DIR/$id.lock"
+      flock -n "$TEST_RUN_LOCK" || die "cannot lock $TEST_RUNS_DIR/$id.lock"
+      TEST_RUN_ID=$id
+      export TEST_DATABASE_PREFIX="koupang_r$id"
+      return 0
+    fi
+  done
+  die "cannot find a free test run id in $TEST_RUNS_DIR"
+}
+
+# end_test_run: drop what this run left (its templates, and databases of tests that were killed)
+# and forget its id.
+end_test_run() {
+  [ -n "${TEST_RUN_ID:-}" ] || return 0
+  local db
+  while read -r db; do
+    [ -n "$db" ] && psql_admin -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+  done < <(psql_admin -tAc "SELECT datname FROM pg_database WHERE datname LIKE '${TEST_DATABASE_PREFIX}\_%'")
+  rm -f "$TEST_RUNS_DIR/$TEST_RUN_ID.lock"
+  exec {TEST_RUN_LOCK}>&-
+  TEST_RUN_ID=
+}
+
+# test_run_alive ID: the run's lock is held (by the run or a child of it).
+test_run_alive() {
+  [ -e "$TEST_RUNS_DIR/$1.lock" ] && ! flock -n "$TEST_RUNS_DIR/$1.lock" true
+}
+
+# drop_stale_test_databases [BASE]: drop the test databases and templates named `BASE_…` (default
+# koupang) that no live run can be using: those of runs that ended (their lock is free or gone),
+# and untagged ones older than TEST_DB_MAX_AGE_HOURS. A live run's databases are never touched.
+drop_stale_test_databases() {
+  local base=${1:-koupang} rows db age
+  local match="datname ~ '^${base}_(r[0-9a-z]+_)?(test|tpl)_'"
+  # The age is the creation time of the database's PG_VERSION file (reading it needs superuser;
+  # without, untagged databases are kept).
+  rows=$(psql_admin -tAF ' ' -c "SELECT datname, COALESCE(EXTRACT(EPOCH FROM now() - (pg_stat_file('base/' || oid || '/PG_VERSION', true)).modification)::bigint, -1) FROM pg_database WHERE $match" 2>/dev/null) ||
+    rows=$(psql_admin -tAF ' ' -c "SELECT datname, -1 FROM pg_database WHERE $match")
+  while read -r db age; do
+    [ -n "$db" ] || continue
+    if [[ "$db" =~ ^${base}_r([0-9a-z]+)_(test|tpl)_ ]]; then
+      test_run_alive "${BASH_REMATCH[1]}" && continue
+    elif [ "$age" -lt 0 ] || [ "$age" -lt $((TEST_DB_MAX_AGE_HOURS * 3600)) ]; then
+      continue
+    fi
+    psql_admin -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+  done <<<"$rows"
+}
+
+# claim_test_port FROM TO: the first port of FROM..TO that no other test run has claimed and on
+# which nothing listens. Sets TEST_PORT and TEST_PORT_LOCK (the claim's descriptor, held like the
+# run's lock); fails when there is none.
+claim_test_port() {
+  local from=$1 to=$2 port
+  mkdir -p "$TEST_RUNS_DIR"
+  for ((port = from; port <= to; port++)); do
+    exec {TEST_PORT_LOCK}>>"$TEST_RUNS_DIR/port-$port.lock"
+    if flock -n "$TEST_PORT_LOCK" && ! port_open 127.0.0.1 "$port"; then
+      TEST_PORT=$port
+      return 0
+    fi
+    exec {TEST_PORT_LOCK}>&-
+  done
+  return 1
+}
+
 ensure_keys() {
   local dir="$DEV/keys"
   if [ ! -f "$dir/identity-private.pem" ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Tests of the stack scripts' helpers (scripts/lib.sh) with dummy processes: no service, no
-# database, no root needed. Run: bash scripts/tests/lib_test.sh
+# Tests of the stack scripts' helpers (scripts/lib.sh) with dummy processes: no service, no root
+# needed; the test-run tests use the local Postgres (only databases they create themselves).
+# Run: bash scripts/tests/lib_test.sh
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -197,6 +198,85 @@ apt_as_root_runs_directly() {
   grep -q 'install -y -qq redis-server' "$TMP/apt-calls" || fail "apt-get install did not run"
 }
 
+# --- Test runs (need Postgres at PGHOST/PGPORT, user postgres).
+
+db_exists() {
+  [ "$(psql_admin -tAc "SELECT count(*) FROM pg_database WHERE datname = '$1'")" = 1 ]
+}
+create_db() { psql_admin -qc "CREATE DATABASE \"$1\"" >/dev/null || fail "cannot create $1"; }
+drop_dbs_like() {
+  local db
+  for db in $(psql_admin -tAc "SELECT datname FROM pg_database WHERE datname LIKE '$1%'"); do
+    psql_admin -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+  done
+}
+
+# hold_run_lock ID: a process (like a run's test processes) holding run ID's lock.
+hold_run_lock() {
+  mkdir -p "$TEST_RUNS_DIR"
+  # One process (bash becomes the program), so ending it by its pid releases the lock.
+  bash -c 'exec 9>>"$1" && flock 9 && exec "$2" 300' _ "$TEST_RUNS_DIR/$1.lock" "$TMP/bin/other" \
+    </dev/null >/dev/null 2>&1 &
+  STARTED+=($!)
+  poll "run $1's lock is held" test_run_alive "$1"
+}
+
+clean_up_drops_only_ended_runs_and_untagged_databases_past_their_age() {
+  TEST_RUNS_DIR="$TMP/runs"
+  base="kltest$$" # global: the EXIT trap runs after this function returns
+  trap 'drop_dbs_like "${base}_"; end_started' EXIT
+  hold_run_lock aaa111
+  mkdir -p "$TEST_RUNS_DIR" && : >"$TEST_RUNS_DIR/ddd444.lock" # ended: lock file, nobody holds it
+  create_db "${base}_raaa111_test_svc_1"
+  create_db "${base}_raaa111_tpl_svc_1"
+  create_db "${base}_rddd444_test_svc_2"
+  create_db "${base}_rddd444_tpl_svc_2"
+  create_db "${base}_reee555_test_svc_3" # ended: its lock file is gone too
+  create_db "${base}_test_svc_4"        # untagged (a focused run), young
+  create_db "${base}_tpl_svc_4"
+  TEST_DB_MAX_AGE_HOURS=1000 drop_stale_test_databases "$base"
+  db_exists "${base}_raaa111_test_svc_1" || fail "a live run's test database was dropped"
+  db_exists "${base}_raaa111_tpl_svc_1" || fail "a live run's template was dropped"
+  if db_exists "${base}_rddd444_test_svc_2"; then fail "an ended run's database was kept"; fi
+  if db_exists "${base}_rddd444_tpl_svc_2"; then fail "an ended run's template was kept"; fi
+  if db_exists "${base}_reee555_test_svc_3"; then fail "a forgotten run's database was kept"; fi
+  db_exists "${base}_test_svc_4" || fail "a young untagged database was dropped"
+  db_exists "${base}_tpl_svc_4" || fail "a young untagged template was dropped"
+  TEST_DB_MAX_AGE_HOURS=0 drop_stale_test_databases "$base"
+  if db_exists "${base}_test_svc_4"; then fail "an untagged database past its age was kept"; fi
+  if db_exists "${base}_tpl_svc_4"; then fail "an untagged template past its age was kept"; fi
+  db_exists "${base}_raaa111_test_svc_1" || fail "a live run's database was dropped for its age"
+}
+
+a_run_holds_its_id_while_it_lives_and_its_end_drops_its_databases() {
+  TEST_RUNS_DIR="$TMP/runs"
+  begin_test_run
+  trap 'drop_dbs_like "${TEST_DATABASE_PREFIX}_"; end_started' EXIT
+  [[ "$TEST_DATABASE_PREFIX" =~ ^koupang_r[0-9a-f]{6}$ ]] || fail "prefix: $TEST_DATABASE_PREFIX"
+  # Seen from another process (the next run's clean-up), the run is live.
+  (test_run_alive "$TEST_RUN_ID") || fail "a live run looks ended"
+  create_db "${TEST_DATABASE_PREFIX}_tpl_svc_0123456789abcdef"
+  create_db "${TEST_DATABASE_PREFIX}_test_svc_1"
+  local id=$TEST_RUN_ID
+  end_test_run
+  if db_exists "${TEST_DATABASE_PREFIX}_tpl_svc_0123456789abcdef"; then fail "template kept"; fi
+  if db_exists "${TEST_DATABASE_PREFIX}_test_svc_1"; then fail "test database kept"; fi
+  if (test_run_alive "$id"); then fail "an ended run looks live"; fi
+}
+
+two_runs_never_claim_one_broker_port_nor_a_port_in_use() {
+  TEST_RUNS_DIR="$TMP/runs"
+  ready_server # something listening on READY_PORT
+  local from=$READY_PORT to=$((READY_PORT + 20))
+  claim_test_port "$from" "$to" || fail "no port claimed"
+  local first=$TEST_PORT
+  [ "$first" != "$READY_PORT" ] || fail "claimed $first, where something listens"
+  local second
+  second=$(claim_test_port "$from" "$to" && echo "$TEST_PORT") || fail "no second port"
+  [ "$second" != "$first" ] || fail "a second run claimed port $first too"
+  [ "$second" != "$READY_PORT" ] || fail "claimed $second, where something listens"
+}
+
 FAILED=0
 for t in \
   a_killed_but_unreaped_service_is_not_running \
@@ -211,5 +291,16 @@ for t in \
   apt_as_root_runs_directly; do
   run_test "$t"
 done
+if (source "$HERE/../lib.sh" && pg_up); then
+  for t in \
+    clean_up_drops_only_ended_runs_and_untagged_databases_past_their_age \
+    a_run_holds_its_id_while_it_lives_and_its_end_drops_its_databases \
+    two_runs_never_claim_one_broker_port_nor_a_port_in_use; do
+    run_test "$t"
+  done
+else
+  echo "skipped the test-run tests: Postgres does not answer"
+  FAILED=$((FAILED + 1))
+fi
 [ "$FAILED" = 0 ] || { echo "$FAILED failed"; exit 1; }
 echo "all passed"

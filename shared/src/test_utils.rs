@@ -47,6 +47,23 @@ fn url_for(db: &str) -> String {
     }
 }
 
+/// The start of every test database's and template's name: `TEST_DATABASE_PREFIX`, default
+/// `koupang`. `scripts/test.sh` sets one per run (`koupang_r<run id>`), so a run's clean-up can
+/// tell its own leftovers from the databases of another run going on at the same time.
+fn database_prefix() -> String {
+    std::env::var("TEST_DATABASE_PREFIX").unwrap_or_else(|_| "koupang".into())
+}
+
+/// Postgres silently truncates longer names, which could make two tests' databases one.
+fn checked_name(name: String) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        name.len() <= 63,
+        "test database name '{name}' is longer than Postgres' 63 bytes: shorten \
+         TEST_DATABASE_PREFIX or the service name"
+    );
+    Ok(name)
+}
+
 /// A database that exists for one test and is dropped with it.
 pub struct TestDb {
     pub name: String,
@@ -54,7 +71,7 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    /// Create `koupang_test_<service>_<id>` from a template holding `migrator`'s schema.
+    /// Create `<prefix>_test_<service>_<id>` from a template holding `migrator`'s schema.
     pub async fn create(service: &str, migrator: &Migrator) -> anyhow::Result<Self> {
         let checksum: u64 = migrator
             .iter()
@@ -62,7 +79,12 @@ impl TestDb {
             .fold(0xcbf29ce484222325u64, |h, b| {
                 (h ^ b as u64).wrapping_mul(0x100000001b3)
             });
-        let template = format!("koupang_tpl_{service}_{:016x}", checksum);
+        let prefix = database_prefix();
+        let template = checked_name(format!("{prefix}_tpl_{service}_{checksum:016x}"))?;
+        let name = checked_name(format!(
+            "{prefix}_test_{service}_{}",
+            Uuid::now_v7().simple()
+        ))?;
         let mut admin = PgConnection::connect(&admin_url()).await?;
         sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
             .bind(&template)
@@ -100,7 +122,6 @@ impl TestDb {
             .bind(&template)
             .execute(&mut admin)
             .await?;
-        let name = format!("koupang_test_{service}_{}", Uuid::now_v7().simple());
         sqlx::query(&format!(
             "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
         ))
