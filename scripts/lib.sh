@@ -17,16 +17,28 @@ PG_USER="${PGUSER:-postgres}"
 REDIS_HOST="${REDIS_HOST:-127.0.0.1}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 
-# The services that exist (order and payment join as their issues land) and their ports.
-SERVICES=(identity catalog cart)
-declare -A PORT_OF=(
-  [identity]="${IDENTITY_PORT:-8081}"
-  [catalog]="${CATALOG_PORT:-8082}"
-  [cart]="${CART_PORT:-8083}"
-  [order]="${ORDER_PORT:-8084}"
-  [payment]="${PAYMENT_PORT:-8085}"
+# The one list of services every script reads: name, port, Postgres database (empty: none).
+# Start order (identity first: the others verify its tokens; catalog before cart, which prices
+# from it). Adding a service is one line here (docs/adding-a-service.md).
+SERVICE_TABLE=(
+  "identity ${IDENTITY_PORT:-8081} identity"
+  "catalog ${CATALOG_PORT:-8082} catalog"
+  "cart ${CART_PORT:-8083} -"
 )
-DATABASES=(identity catalog orders payment)
+SERVICES=()
+DATABASES=()
+declare -A PORT_OF=()
+declare -A DB_OF=()
+for _row in "${SERVICE_TABLE[@]}"; do
+  read -r _name _port _db <<<"$_row"
+  SERVICES+=("$_name")
+  PORT_OF[$_name]=$_port
+  if [ "$_db" != - ]; then
+    DB_OF[$_name]=$_db
+    DATABASES+=("$_db")
+  fi
+done
+unset _row _name _port _db
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }

@@ -39,10 +39,12 @@ for s in "${SERVICES[@]}"; do
   fi
   stop_pidfile "$pidfile" "$s"
   upper=$(echo "$s" | tr '[:lower:]' '[:upper:]')
-  db=$s; [ "$s" = order ] && db=orders
+  settings=("${upper}_PORT=${PORT_OF[$s]}")
+  if [ -n "${DB_OF[$s]:-}" ]; then
+    settings+=("${upper}_DATABASE_URL=$(db_url_for "$upper" "${DB_OF[$s]}")")
+  fi
   say "starting $s on :${PORT_OF[$s]}"
-  env "${upper}_PORT=${PORT_OF[$s]}" \
-    "${upper}_DATABASE_URL=$(db_url_for "$upper" "$db")" \
+  env "${settings[@]}" \
     "${upper}_JWT_PUBLIC_KEY_PATH=$DEV/keys/identity-public.pem" \
     "${upper}_KAFKA_BROKERS=$KAFKA_BROKERS" \
     IDENTITY_JWT_PRIVATE_KEY_PATH="$DEV/keys/identity-private.pem" \
