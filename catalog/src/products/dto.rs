@@ -39,8 +39,15 @@ pub struct Sku {
     #[schema(value_type = Object)]
     pub attributes: Json<Value>,
     pub status: String,
-    pub stock_quantity: i32,
-    pub reserved_quantity: i32,
+    /// Units on the shelf, held ones included. Shown to the owner and admins only (absent from
+    /// what the public sees: the counters are the seller's business, `available` is the public's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i32>)]
+    pub stock_quantity: Option<i32>,
+    /// Units held for unpaid orders. Owner and admins only, like `stock_quantity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i32>)]
+    pub reserved_quantity: Option<i32>,
     /// `stock_quantity - reserved_quantity`: what can still be ordered.
     pub available: i32,
     pub created_at: DateTime<Utc>,
@@ -81,7 +88,27 @@ pub struct ProductDetail {
     pub images: Vec<Image>,
 }
 
+impl Sku {
+    /// The shelf and held counters (always read from the row; `None` only once trimmed).
+    pub fn counters(&self) -> (i32, i32) {
+        (
+            self.stock_quantity.unwrap_or(0),
+            self.reserved_quantity.unwrap_or(0),
+        )
+    }
+}
+
 impl ProductDetail {
+    /// What someone who is neither the owner nor an admin sees: each SKU's `available`, not the
+    /// shelf and held counters. Applied per caller after the cache (the cached entry is shared).
+    pub fn without_counters(mut self) -> Self {
+        for s in &mut self.skus {
+            s.stock_quantity = None;
+            s.reserved_quantity = None;
+        }
+        self
+    }
+
     pub fn new(p: ProductRow, skus: Vec<Sku>, images: Vec<Image>) -> Self {
         Self {
             min_price: p

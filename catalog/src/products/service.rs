@@ -39,9 +39,25 @@ fn present_sku(mut s: Sku) -> Sku {
     s
 }
 
+fn is_owner_or_admin(p: &ProductDetail, caller: Option<&AuthUser>) -> bool {
+    caller.is_some_and(|c| c.is_admin() || c.id == p.seller_id)
+}
+
 fn can_see(p: &ProductDetail, caller: Option<&AuthUser>) -> bool {
-    p.status == ProductStatus::Active.as_str()
-        || caller.is_some_and(|c| c.is_admin() || c.id == p.seller_id)
+    p.status == ProductStatus::Active.as_str() || is_owner_or_admin(p, caller)
+}
+
+/// The detail as this caller may see it: hidden (404) unless visible, and without the stock
+/// counters unless the caller owns the product or is an admin. Called on whatever
+/// `load_detail` returned, cached or not, since one cached entry serves every caller.
+fn shown_to(d: ProductDetail, caller: Option<&AuthUser>) -> Result<ProductDetail> {
+    if !can_see(&d, caller) {
+        Err(CatalogError::NotFound(Entity::Product))
+    } else if is_owner_or_admin(&d, caller) {
+        Ok(d)
+    } else {
+        Ok(d.without_counters())
+    }
 }
 
 fn require_writer(caller: &AuthUser) -> Result<()> {
@@ -113,8 +129,8 @@ pub async fn detail(
     caller: Option<&AuthUser>,
 ) -> Result<ProductDetail> {
     match load_detail(state, id).await? {
-        Some(d) if can_see(&d, caller) => Ok(d),
-        _ => Err(CatalogError::NotFound(Entity::Product)),
+        Some(d) => shown_to(d, caller),
+        None => Err(CatalogError::NotFound(Entity::Product)),
     }
 }
 
@@ -136,11 +152,7 @@ pub async fn detail_by_slug(
         // A slug can move to another product; trust the mapping only if it still holds.
         if let Some(d) = load_detail(state, id).await? {
             if d.slug == slug {
-                return if can_see(&d, caller) {
-                    Ok(d)
-                } else {
-                    Err(CatalogError::NotFound(Entity::Product))
-                };
+                return shown_to(d, caller);
             }
         }
     }
@@ -467,21 +479,22 @@ pub async fn change_stock(
     }
     let mut tx = state.db.begin().await?;
     let (_, sku) = lock_owned_sku(&mut tx, sku_id, caller).await?;
-    let old = i64::from(sku.stock_quantity);
+    let (stock, reserved) = sku.counters();
+    let old = i64::from(stock);
     let new = match (input.delta, input.set) {
         (Some(d), _) => old + d,
         (_, Some(s)) => s,
         _ => old,
     };
-    if new < i64::from(sku.reserved_quantity) || new > MAX_STOCK {
+    if new < i64::from(reserved) || new > MAX_STOCK {
         return Err(CatalogError::Api(
             shared::ApiError::conflict(
                 "STOCK_BELOW_RESERVED",
                 "stock cannot go below zero or below the units held for open orders",
             )
             .with_details(serde_json::json!({
-                "stock_quantity": sku.stock_quantity,
-                "reserved_quantity": sku.reserved_quantity,
+                "stock_quantity": stock,
+                "reserved_quantity": reserved,
                 "requested": new,
             })),
         ));
@@ -501,15 +514,8 @@ pub async fn change_stock(
         }
         Err(e) => return Err(e.into()),
     };
-    if new != sku.stock_quantity {
-        repo::record_movement(
-            &mut *tx,
-            sku_id,
-            "adjustment",
-            new - sku.stock_quantity,
-            Some(caller.id),
-        )
-        .await?;
+    if new != stock {
+        repo::record_movement(&mut *tx, sku_id, "adjustment", new - stock, Some(caller.id)).await?;
     }
     tx.commit().await?;
     state.cache.invalidate(&[sku.product_id]).await;
@@ -520,7 +526,7 @@ pub async fn change_stock(
 pub async fn delete_sku(state: &AppState, caller: &AuthUser, sku_id: Uuid) -> Result<()> {
     let mut tx = state.db.begin().await?;
     let (_, sku) = lock_owned_sku(&mut tx, sku_id, caller).await?;
-    if sku.reserved_quantity > 0 {
+    if sku.counters().1 > 0 {
         return Err(CatalogError::conflict(
             "SKU_HAS_RESERVATIONS",
             "units of this SKU are held for open orders; deactivate it instead",

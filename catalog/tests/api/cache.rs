@@ -77,7 +77,7 @@ async fn details_are_served_from_the_cache_until_a_write_invalidates_them() {
     }
     let d = detail(&app, &id).await;
     assert_eq!(d["skus"][0]["price"], "13.00");
-    assert_eq!(d["skus"][0]["stock_quantity"], 7);
+    assert_eq!(d["skus"][0]["available"], 7);
     assert_eq!(d["images"].as_array().unwrap().len(), 1);
 }
 
@@ -141,5 +141,81 @@ async fn with_redis_unreachable_reads_and_writes_still_work() {
         ready.status(),
         StatusCode::OK,
         "the cache is not a readiness dependency"
+    );
+}
+
+/// The SKUs of a detail as `(available, stock_quantity, reserved_quantity)`, `None` for a counter
+/// the body does not carry.
+fn sku_counters(d: &Value) -> (i64, Option<i64>, Option<i64>) {
+    let s = &d["skus"][0];
+    (
+        s["available"].as_i64().unwrap(),
+        s.get("stock_quantity").map(|v| v.as_i64().unwrap()),
+        s.get("reserved_quantity").map(|v| v.as_i64().unwrap()),
+    )
+}
+
+async fn detail_as(app: &TestApp, path: &str, token: Option<&str>) -> Value {
+    let resp = match token {
+        Some(t) => app.get_auth(path, t).await,
+        None => app.get(path).await,
+    };
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_public_sees_availability_but_not_the_stock_counters_cached_or_not() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let buyer = Caller::buyer();
+    let (id, sku) = app.listed(&seller, "Vase", "30.00", 5).await;
+    app.handle(&order_created(Uuid::now_v7(), &[(&sku, 2, "30.00")]))
+        .await;
+    let slug = detail(&app, &id).await["slug"].as_str().unwrap().to_owned();
+    let by_id = format!("/api/v1/products/{id}");
+    let by_slug = format!("/api/v1/products/slug/{slug}");
+    let public = (3, None, None);
+    let full = (3, Some(5), Some(2));
+
+    // Uncached: an anonymous read misses the cache and fills it.
+    app.state.cache.invalidate(&[id.parse().unwrap()]).await;
+    assert!(!app.cached(&id).await);
+    assert_eq!(sku_counters(&detail_as(&app, &by_id, None).await), public);
+    assert!(app.cached(&id).await, "the public read filled the cache");
+    // Cached: the entry the public filled still gives the owner and an admin their counters.
+    assert_eq!(
+        sku_counters(&detail_as(&app, &by_id, Some(&seller.token)).await),
+        full
+    );
+    assert_eq!(
+        sku_counters(&detail_as(&app, &by_id, Some(&app.admin)).await),
+        full
+    );
+
+    // Uncached again, filled by the owner this time: the entry holds the counters, and neither
+    // an anonymous reader nor another signed-in user gets them from it, by id or by slug.
+    app.state.cache.invalidate(&[id.parse().unwrap()]).await;
+    assert!(!app.cached(&id).await);
+    assert_eq!(
+        sku_counters(&detail_as(&app, &by_id, Some(&seller.token)).await),
+        full
+    );
+    assert!(app.cached(&id).await, "the owner's read filled the cache");
+    for path in [&by_id, &by_slug] {
+        assert_eq!(
+            sku_counters(&detail_as(&app, path, None).await),
+            public,
+            "{path}"
+        );
+        assert_eq!(
+            sku_counters(&detail_as(&app, path, Some(&buyer.token)).await),
+            public,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        sku_counters(&detail_as(&app, &by_slug, Some(&seller.token)).await),
+        full
     );
 }

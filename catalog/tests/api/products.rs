@@ -282,7 +282,7 @@ async fn only_the_owner_or_an_admin_changes_a_product() {
     // Nothing changed.
     let detail: Value = app.get(&live_path).await.json().await.unwrap();
     assert_eq!(detail["name"], "Desk");
-    assert_eq!(detail["skus"][0]["stock_quantity"], 3);
+    assert_eq!(detail["skus"][0]["available"], 3);
     assert!(detail["images"].as_array().unwrap().is_empty());
 
     let resp = app
