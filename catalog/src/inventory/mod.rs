@@ -2,7 +2,8 @@
 //! or none, `OrderConfirmed` commits the held units, `OrderCancelled` releases them (or puts
 //! committed units back on the shelf). Each step runs in the consumer's inbox transaction, takes
 //! the order's advisory lock, locks SKU rows in id order (so two orders never deadlock on each
-//! other's SKUs), and writes its outcome event to the outbox in the same transaction.
+//! other's SKUs; a reservation share-locks the SKUs' products first, the product-then-SKU order
+//! of every catalog write, so an archive and a reservation serialise), and writes its outcome event to the outbox in the same transaction.
 //!
 //! The admin audit re-derives every SKU's counters from the stock history and the reservations,
 //! proving `initial + adjustments = available + reserved + sold`.

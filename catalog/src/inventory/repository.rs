@@ -27,6 +27,28 @@ pub struct LockedSku {
     pub product_deleted: bool,
 }
 
+/// Share-lock the products of these SKUs, in id order, before their SKUs are locked: the lock
+/// order of every catalog writer is product, then SKUs. A product write (an archive, a
+/// deactivation) locks the product row `FOR UPDATE`, so it waits for a reservation in progress
+/// and a reservation waits for it; the reservation then reads the product's committed status,
+/// never one an archive changed while the reservation was waiting for a SKU. Reservations of
+/// one product still run side by side (shared locks do not conflict).
+pub async fn share_lock_products_of(
+    conn: &mut PgConnection,
+    skus: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT id FROM products
+         WHERE id IN (SELECT product_id FROM skus WHERE id = ANY($1))
+         ORDER BY id
+         FOR SHARE",
+    )
+    .bind(skus)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
 /// Lock the SKUs (in id order: the lock order every inventory writer uses) and read what a
 /// reservation must check.
 pub async fn lock_skus_for_reservation(

@@ -71,6 +71,7 @@ pub async fn reserve(
             .push((line.unit_price, line.currency.as_str().to_owned()));
     }
     let ids: Vec<Uuid> = wanted.keys().copied().collect();
+    repo::share_lock_products_of(&mut *conn, &ids).await?;
     let locked = repo::lock_skus_for_reservation(&mut *conn, &ids).await?;
     let by_id: BTreeMap<Uuid, &repo::LockedSku> = locked.iter().map(|s| (s.id, s)).collect();
 

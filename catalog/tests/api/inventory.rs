@@ -494,3 +494,101 @@ async fn stock_adjustments_racing_reservations_keep_every_invariant() {
     let audit = app.audit().await;
     assert_eq!(audit["consistent"], true, "{audit}");
 }
+
+/// Rounds of an archive and a reservation of the same product, started together while another
+/// transaction holds the SKU row (so a reservation that got past the product has to wait there,
+/// the window where an archive used to slip by). The round's order is read from what happened
+/// while the SKU was held: either the archive finished (it went first: the reservation must be
+/// refused as `ProductInactive`) or both were waiting on a lock (the reservation has the product:
+/// it holds, and the archive follows it).
+#[tokio::test]
+async fn a_reservation_racing_an_archive_holds_only_if_it_locked_the_product_first() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (mut reserved_first, mut archived_first) = (0, 0);
+    for round in 0..8 {
+        let (product, sku) = app
+            .listed(&seller, &format!("Racing lamp {round}"), "5.00", 10)
+            .await;
+        let mut blocker = app.state.db.begin().await.unwrap();
+        sqlx::query("SELECT id FROM skus WHERE id = $1::uuid FOR UPDATE")
+            .bind(&sku)
+            .execute(&mut *blocker)
+            .await
+            .unwrap();
+        let blocker_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut *blocker)
+            .await
+            .unwrap();
+        let archive_done = std::sync::atomic::AtomicBool::new(false);
+        let created = order_created(Uuid::now_v7(), &[(&sku, 1, "5.00")]);
+        let reserve = app.handle(&created);
+        let archive = async {
+            let resp = app
+                .patch_auth(
+                    &format!("/api/v1/products/{product}"),
+                    &seller.token,
+                    serde_json::json!({"status": "archived"}),
+                )
+                .await;
+            archive_done.store(true, std::sync::atomic::Ordering::SeqCst);
+            resp.status()
+        };
+        let referee = async {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            let archive_went_first = loop {
+                if archive_done.load(std::sync::atomic::Ordering::SeqCst) {
+                    break true;
+                }
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'
+                       AND pid <> $1",
+                )
+                .bind(blocker_pid)
+                .fetch_one(&app.state.db)
+                .await
+                .unwrap();
+                if waiting >= 2 && !archive_done.load(std::sync::atomic::Ordering::SeqCst) {
+                    break false;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "round {round}: neither finished nor waiting"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            };
+            blocker.commit().await.unwrap();
+            archive_went_first
+        };
+        let (outcome, archive_status, archive_went_first) = tokio::join!(reserve, archive, referee);
+        assert_eq!(archive_status, reqwest::StatusCode::OK, "round {round}");
+        let (_, reserved, _) = app.sku_row(&sku).await;
+        if archive_went_first {
+            archived_first += 1;
+            assert!(
+                matches!(
+                    outcome,
+                    Some(Outcome::Failed(ReservationFailure::ProductInactive, _))
+                ),
+                "round {round}: the product was archived before the reservation locked it, \
+                 yet the reservation got {outcome:?}"
+            );
+            assert_eq!(reserved, 0, "round {round}: no hold on an archived product");
+        } else {
+            reserved_first += 1;
+            assert!(
+                matches!(outcome, Some(Outcome::Reserved(_))),
+                "round {round}: the reservation locked the product first: {outcome:?}"
+            );
+            assert_eq!(
+                reserved, 1,
+                "round {round}: the hold made before the archive"
+            );
+        }
+    }
+    assert_eq!(reserved_first + archived_first, 8);
+    assert!(app.retried().is_empty(), "retried: {:?}", app.retried());
+    let audit = app.audit().await;
+    assert_eq!(audit["consistent"], true, "{audit}");
+}
