@@ -2,6 +2,7 @@
 //! and password reset, and the only signer of access tokens (contract §3).
 
 pub mod auth;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -29,6 +29,8 @@ pub struct AppState {
     pub mailer: Arc<dyn Mailer>,
     pub limiter: LoginLimiter,
     pub mail_limiter: MailLimiter,
+    /// Work done after answering (mail of the enumeration-sensitive endpoints).
+    pub background: crate::background::Background,
 }
 
 pub fn load_keys(config: &IdentityConfig) -> anyhow::Result<Ed25519KeyPair> {
@@ -92,6 +94,7 @@ impl Application {
                 config.mail_request_window_secs,
             ),
             redis,
+            background: crate::background::Background::default(),
             hasher: PasswordHasher::new(
                 config.argon2_memory_kib,
                 config.argon2_iterations,

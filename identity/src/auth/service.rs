@@ -46,6 +46,20 @@ async fn issue_tokens(
     })
 }
 
+/// The login throttle's key for a typed name; a namespace of its own, apart from the per-user
+/// counters of password confirmations (keyed by user id).
+fn login_name_key(typed: &str) -> String {
+    format!("name:{}", typed.to_lowercase())
+}
+
+/// The owner proved who they are by resetting the password through the mailed link: clear the
+/// failures counted under either of the account's names.
+async fn forget_login_failures(state: &AppState, user: &users::UserRow) {
+    for name in [&user.username, &user.email] {
+        state.limiter.reset_account(&login_name_key(name)).await;
+    }
+}
+
 fn role_of(s: &str) -> Result<Role, IdentityError> {
     Role::parse(s)
         .ok_or_else(|| IdentityError::Unexpected(anyhow::anyhow!("stored role '{s}' is unknown")))
@@ -69,11 +83,11 @@ pub async fn login(
         return Err(IdentityError::InvalidCredentials);
     }
     let user = users::find_by_login(&state.db, identifier).await?;
-    // Throttle per account whichever name was typed (username, email, any case); an unknown name
-    // is throttled under itself, so probing for accounts is throttled too.
-    let account = user
-        .as_ref()
-        .map_or_else(|| identifier.to_lowercase(), |u| u.id.to_string());
+    // Throttle per name as typed (lower-cased), known or not, never per resolved account: a
+    // counter shared by an account's username and email would tell whoever locks one that the
+    // other is the same account. The price: an account takes the per-account limit of guesses
+    // under its username and again under its email (the per-client limit still holds).
+    let account = login_name_key(identifier);
     state
         .limiter
         .acquire(&account, ip)
@@ -96,6 +110,7 @@ pub async fn login(
             return Err(IdentityError::InvalidCredentials);
         }
     };
+    // Only the name typed: clearing the account's other name would show up in its counter.
     state.limiter.succeeded(&account, ip).await;
     if user.status != UserStatus::Active.as_str() {
         return Err(IdentityError::AccountDisabled);
@@ -248,9 +263,12 @@ async fn mail_request(
     Ok(email)
 }
 
-/// Always accepted, whether or not the address has an account, so the answer reveals nothing.
-/// An earlier unexpired link stays valid when a new one is sent (until one of them is used), so
-/// someone requesting links for a victim's address cannot void the one the victim is opening.
+/// Always accepted, whether or not the address has an account, so the answer reveals nothing —
+/// neither in its body nor in its time: everything that depends on the account (the lookup, the
+/// token, the mail) happens after the answer (`Background`), so a known address answers as fast as
+/// an unknown one. An earlier unexpired link stays valid when a new one is sent (until one of them
+/// is used), so someone requesting links for a victim's address cannot void the one the victim is
+/// opening.
 #[tracing::instrument(skip_all)]
 pub async fn forgot_password(
     state: &AppState,
@@ -258,6 +276,14 @@ pub async fn forgot_password(
     ip: Option<IpAddr>,
 ) -> Result<(), IdentityError> {
     let email = mail_request(state, "forgot-password", &req.email, ip).await?;
+    let job = state.clone();
+    state.background.spawn("forgot-password", async move {
+        send_reset_link(&job, email).await
+    });
+    Ok(())
+}
+
+async fn send_reset_link(state: &AppState, email: Email) -> Result<(), IdentityError> {
     let Some(user) = users::find_active_verified_by_email(&state.db, email.as_str()).await? else {
         return Ok(());
     };
@@ -289,7 +315,7 @@ pub async fn forgot_password(
 }
 
 /// Always accepted, whether or not an unverified account uses the address; mails a fresh link to
-/// such an account only.
+/// such an account only, after the answer (like forgot-password), so the time reveals nothing.
 #[tracing::instrument(skip_all)]
 pub async fn resend_verification(
     state: &AppState,
@@ -297,6 +323,14 @@ pub async fn resend_verification(
     ip: Option<IpAddr>,
 ) -> Result<(), IdentityError> {
     let email = mail_request(state, "resend-verification", &req.email, ip).await?;
+    let job = state.clone();
+    state.background.spawn("resend-verification", async move {
+        send_verification_link(&job, email).await
+    });
+    Ok(())
+}
+
+async fn send_verification_link(state: &AppState, email: Email) -> Result<(), IdentityError> {
     let Some(user) = users::find_active_unverified_by_email(&state.db, email.as_str()).await?
     else {
         return Ok(());
@@ -334,7 +368,7 @@ pub async fn reset_password(
     repo::expire_unused_user_tokens(&mut *tx, user.id, repo::RESET_PASSWORD).await?;
     repo::revoke_all_sessions(&mut *tx, user.id, "password_reset").await?;
     tx.commit().await?;
-    state.limiter.reset_account(&user.id.to_string()).await;
+    forget_login_failures(state, &user).await;
     tracing::info!(user_id = %user.id, "password reset");
     Ok(())
 }

@@ -143,6 +143,17 @@ impl TestApp {
         (user, session)
     }
 
+    /// Once the work identity does after answering (the mail of forgot-password and
+    /// resend-verification) is all done; fails after 10 s.
+    pub async fn settled(&self) {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            self.state.background.idle(),
+        )
+        .await
+        .expect("identity's background work finished");
+    }
+
     /// Every mail sent to `to`, oldest first.
     pub fn mails_to(&self, to: &str) -> Vec<String> {
         let Ok(dir) = std::fs::read_dir(&self.mail_dir) else {

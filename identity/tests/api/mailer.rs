@@ -8,7 +8,11 @@ use shared::config::Secret;
 use crate::helpers::{TestApp, PASSWORD};
 use crate::smtp_sink::SmtpSink;
 
-async fn app_mailing_to(sink: &SmtpSink) -> TestApp {
+/// An identity that mails through `sink`, with `customise` applied on top.
+pub async fn app_mailing_to_with(
+    sink: &SmtpSink,
+    customise: impl FnOnce(&mut identity::IdentityConfig),
+) -> TestApp {
     let port = sink.addr.port();
     TestApp::spawn_with(move |c| {
         c.mailer = MailerKind::Smtp;
@@ -17,8 +21,13 @@ async fn app_mailing_to(sink: &SmtpSink) -> TestApp {
         c.smtp_username = Some("identity".into());
         c.smtp_password = Some(Secret::new("relay-s3cret"));
         c.mail_from = "Koupang <no-reply@koupang.test>".into();
+        customise(c);
     })
     .await
+}
+
+pub async fn app_mailing_to(sink: &SmtpSink) -> TestApp {
+    app_mailing_to_with(sink, |_| {}).await
 }
 
 #[tokio::test]

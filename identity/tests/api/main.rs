@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod enumeration;
 mod helpers;
 mod mailer;
 mod operator;

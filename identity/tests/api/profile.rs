@@ -88,6 +88,7 @@ async fn a_new_email_takes_effect_only_once_verified_and_the_old_address_is_told
         json!({"email": "dina.new@example.com"}),
     )
     .await;
+    app.settled().await;
     assert_eq!(app.mails_to("dina.new@example.com").len(), new_mails);
     app.verify_email("dina.new@example.com").await;
     let me: Value = app
@@ -298,6 +299,7 @@ async fn closing_the_account_scrubs_its_addresses_from_mail_tokens_and_the_pendi
         json!({"email": "kim@example.com"}),
     )
     .await;
+    app.settled().await;
     let me: Value = app
         .patch_auth(
             "/api/v1/users/me",

@@ -3,6 +3,7 @@
 //! reply that accepts a message can be held (until `release`) or delayed, to make a slow relay.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ struct Inner {
     messages: Mutex<Vec<Captured>>,
     landed: Notify,
     open: watch::Sender<bool>,
-    delay: Duration,
+    delay_ms: AtomicU64,
 }
 
 pub struct SmtpSink {
@@ -50,21 +51,15 @@ impl Drop for SmtpSink {
 }
 
 impl SmtpSink {
-    /// A sink that accepts every message at once.
+    /// A sink that accepts every message at once (until `hold` or `slow_down`).
     pub async fn start() -> Self {
-        Self::start_with(Duration::ZERO, true).await
-    }
-
-    /// A sink whose reply accepting a message waits `delay`, and, when not `open`, until
-    /// `release` is called.
-    pub async fn start_with(delay: Duration, open: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let inner = Arc::new(Inner {
             messages: Mutex::new(Vec::new()),
             landed: Notify::new(),
-            open: watch::channel(open).0,
-            delay,
+            open: watch::channel(true).0,
+            delay_ms: AtomicU64::new(0),
         });
         let shared = inner.clone();
         let task = tokio::spawn(async move {
@@ -73,6 +68,23 @@ impl SmtpSink {
             }
         });
         Self { addr, inner, task }
+    }
+
+    /// From now on, messages land only after `release`.
+    pub fn hold(&self) {
+        self.inner.open.send_replace(false);
+    }
+
+    /// Let held messages land.
+    pub fn release(&self) {
+        self.inner.open.send_replace(true);
+    }
+
+    /// From now on, the reply accepting a message waits `delay` (a slow relay).
+    pub fn slow_down(&self, delay: Duration) {
+        self.inner
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     pub fn messages(&self) -> Vec<Captured> {
@@ -164,7 +176,8 @@ async fn session(stream: TcpStream, inner: Arc<Inner>) {
                 current.data.push_str(data);
             }
             // The slow relay: the message lands only when the sink answers.
-            tokio::time::sleep(inner.delay).await;
+            let delay = inner.delay_ms.load(Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(delay)).await;
             let mut open = inner.open.subscribe();
             if open.wait_for(|open| *open).await.is_err() {
                 return;

@@ -1,0 +1,181 @@
+//! What the mail-sending endpoints and the login throttle reveal about accounts through timing
+//! and counters (issue 12, item 8).
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{assert_error, TestApp, PASSWORD};
+use crate::mailer::{app_mailing_to, app_mailing_to_with};
+use crate::smtp_sink::SmtpSink;
+
+/// Register `name` through `app` (mailing to `sink`) and verify the address with the mailed token.
+async fn verified_user(app: &TestApp, sink: &SmtpSink, name: &str) {
+    let before = sink.messages().len();
+    app.user(name, "BUYER").await;
+    let token = sink.wait_for(before + 1).await[before].token().unwrap();
+    let resp = app
+        .post("/api/v1/users/verify-email", json!({ "token": token }))
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+}
+
+/// POST `{email}` to `path`, failing if the answer takes longer than 10 s.
+async fn ask(app: &TestApp, path: &str, email: &str) -> reqwest::Response {
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        app.post(path, json!({ "email": email })),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{path} for {email} waited for the mail to be delivered"))
+}
+
+#[tokio::test]
+async fn forgot_password_answers_a_known_address_before_its_mail_is_delivered() {
+    let sink = SmtpSink::start().await;
+    let app = app_mailing_to(&sink).await;
+    verified_user(&app, &sink, "ada").await;
+    sink.hold();
+    let resp = ask(&app, "/api/v1/users/forgot-password", "ada@example.com").await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "the reset mail has not landed yet"
+    );
+    assert_eq!(app.state.background.running(), 1, "it is still on its way");
+    sink.release();
+    let mails = sink.wait_for(2).await;
+    assert!(mails[1]
+        .data
+        .contains("Subject: Reset your Koupang password"));
+    assert!(mails[1].token().is_some());
+    app.settled().await;
+}
+
+#[tokio::test]
+async fn resend_verification_answers_an_unverified_address_before_its_mail_is_delivered() {
+    let sink = SmtpSink::start().await;
+    let app = app_mailing_to(&sink).await;
+    app.user("bea", "BUYER").await;
+    sink.wait_for(1).await;
+    sink.hold();
+    let resp = ask(&app, "/api/v1/users/resend-verification", "bea@example.com").await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(sink.messages().len(), 1, "the new link has not landed yet");
+    assert_eq!(app.state.background.running(), 1, "it is still on its way");
+    sink.release();
+    let mails = sink.wait_for(2).await;
+    assert!(mails[1]
+        .data
+        .contains("Subject: Verify your Koupang email address"));
+    app.settled().await;
+}
+
+#[tokio::test]
+async fn known_and_unknown_addresses_answer_in_about_the_same_mean_time_even_with_a_slow_relay() {
+    const CALLS: usize = 10;
+    let sink = SmtpSink::start().await;
+    let app = app_mailing_to_with(&sink, |c| {
+        c.mail_requests_per_address = 1000;
+        c.mail_requests_per_client = 1000;
+    })
+    .await;
+    verified_user(&app, &sink, "cyd").await;
+    app.user("dee", "BUYER").await;
+    sink.wait_for(2).await;
+    // A relay that takes half a second per message: an answer that waits for the mail shows it.
+    sink.slow_down(Duration::from_millis(500));
+    for (path, known) in [
+        ("/api/v1/users/forgot-password", "cyd@example.com"),
+        ("/api/v1/users/resend-verification", "dee@example.com"),
+    ] {
+        let (mut known_total, mut unknown_total) = (Duration::ZERO, Duration::ZERO);
+        // Interleaved, so both paths see the same load on the machine.
+        for i in 0..CALLS {
+            let start = Instant::now();
+            let resp = ask(&app, path, known).await;
+            known_total += start.elapsed();
+            assert_eq!(resp.status(), StatusCode::ACCEPTED);
+            let start = Instant::now();
+            let resp = ask(&app, path, &format!("nobody{i}@example.com")).await;
+            unknown_total += start.elapsed();
+            assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        }
+        let (known_mean, unknown_mean) = (known_total / CALLS as u32, unknown_total / CALLS as u32);
+        println!("{path}: known {known_mean:?}, unknown {unknown_mean:?} (mean of {CALLS})");
+        // Generous: the same work on both paths is within noise of 1x; waiting for the relay
+        // would add 500 ms to every known call.
+        assert!(
+            known_mean <= unknown_mean * 3 + Duration::from_millis(100),
+            "{path}: known {known_mean:?} vs unknown {unknown_mean:?}"
+        );
+    }
+    let mails = sink.wait_for(2 + 2 * CALLS).await;
+    assert_eq!(mails.len(), 2 + 2 * CALLS, "every known call still mailed");
+    app.settled().await;
+}
+
+#[tokio::test]
+async fn locking_out_a_username_says_nothing_about_the_account_behind_an_email() {
+    let app = TestApp::spawn_with(|c| c.login_max_failures_per_account = 3).await;
+    app.user("eve", "BUYER").await;
+    for _ in 0..3 {
+        assert_error(
+            app.login("eve", "Wr0ng-password").await,
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+        )
+        .await;
+    }
+    assert_error(
+        app.login("EVE", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+    )
+    .await;
+    // The account's email answers like any other name nobody has failed with: a wrong password
+    // is a plain 401, not the 429 that would tie it to the locked username.
+    assert_error(
+        app.login("eve@example.com", "Wr0ng-password").await,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+    app.login_ok("eve@example.com", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn a_password_reset_lifts_the_lockout_of_both_the_username_and_the_email() {
+    let app = TestApp::spawn_with(|c| c.login_max_failures_per_account = 2).await;
+    app.user("fay", "BUYER").await;
+    app.verify_email("fay@example.com").await;
+    for name in ["fay", "fay@example.com"] {
+        for _ in 0..2 {
+            app.login(name, "Wr0ng-password").await;
+        }
+        assert_error(
+            app.login(name, PASSWORD).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+        )
+        .await;
+    }
+    app.post(
+        "/api/v1/users/forgot-password",
+        json!({"email": "fay@example.com"}),
+    )
+    .await;
+    app.settled().await;
+    let token = app.token_from_latest_mail("fay@example.com");
+    let resp = app
+        .post(
+            "/api/v1/users/reset-password",
+            json!({"token": token, "new_password": "R3set-password!"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    app.login_ok("fay", "R3set-password!").await;
+    app.login_ok("fay@example.com", "R3set-password!").await;
+}
