@@ -132,8 +132,22 @@ impl Application {
         self.service.shutdown_handle()
     }
 
+    /// Serve until stopped, then give the work still running after its answers (mail on its
+    /// way) the same grace as in-flight requests before returning.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.service.run_until_stopped().await
+        let background = self.state.background.clone();
+        let grace = std::time::Duration::from_secs(self.state.config.common.shutdown_grace_secs);
+        let result = self.service.run_until_stopped().await;
+        if tokio::time::timeout(grace, background.idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                unfinished = background.running(),
+                "stopping with background work unfinished (mail not sent)"
+            );
+        }
+        result
     }
 }
 

@@ -179,3 +179,38 @@ async fn a_password_reset_lifts_the_lockout_of_both_the_username_and_the_email()
     app.login_ok("fay", "R3set-password!").await;
     app.login_ok("fay@example.com", "R3set-password!").await;
 }
+
+#[tokio::test]
+async fn stopping_the_service_waits_for_a_reset_mail_still_on_its_way() {
+    let sink = SmtpSink::start().await;
+    let app = app_mailing_to_with(&sink, |c| c.common.shutdown_grace_secs = 30).await;
+    verified_user(&app, &sink, "gil").await;
+    sink.hold();
+    let resp = ask(&app, "/api/v1/users/forgot-password", "gil@example.com").await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let mut run = app.run.lock().unwrap().take().unwrap();
+    app.stop();
+    // The mail is held at the relay, so the service must not have finished stopping.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), &mut run)
+            .await
+            .is_err(),
+        "the service stopped with the reset mail undelivered"
+    );
+    assert_eq!(sink.messages().len(), 1);
+    sink.release();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the service stops once the mail is delivered")
+        .unwrap()
+        .unwrap();
+    let mails = sink.messages();
+    assert_eq!(
+        mails.len(),
+        2,
+        "the reset mail landed before the service stopped"
+    );
+    assert!(mails[1]
+        .data
+        .contains("Subject: Reset your Koupang password"));
+}

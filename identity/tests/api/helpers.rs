@@ -16,6 +16,8 @@ pub struct TestApp {
     pub http: test_utils::Http,
     pub state: AppState,
     pub mail_dir: PathBuf,
+    /// The running service; `take` it to await its end after `stop`.
+    pub run: std::sync::Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
     shutdown: ShutdownHandle,
     _db: TestDb,
 }
@@ -68,14 +70,20 @@ impl TestApp {
         let base = format!("http://{}", app.addr());
         let state = app.state.clone();
         let shutdown = app.shutdown_handle();
-        tokio::spawn(app.run_until_stopped());
+        let run = tokio::spawn(app.run_until_stopped());
         Self {
             http: test_utils::Http::new(base),
             state,
             mail_dir,
+            run: std::sync::Mutex::new(Some(run)),
             shutdown,
             _db: db,
         }
+    }
+
+    /// Ask the service to stop, as a signal would.
+    pub fn stop(&self) {
+        self.shutdown.shutdown();
     }
 
     pub async fn register(&self, username: &str, role: &str) -> Response {
