@@ -4,6 +4,8 @@
 //! - conserved: `initial + adjustments = available + reserved + sold`
 //! - sold: `sold = committed - restocked` (from the history) = units of committed reservations
 //! - reserved: `reserved = units of held reservations`
+//! - every held reservation belongs to an order whose record says `reserved` (no stock held for
+//!   a failed, cancelled or sold order)
 
 use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
@@ -20,6 +22,8 @@ pub struct SkuAudit {
     pub reserved: i64,
     pub sold: i64,
     pub held_reservations: i64,
+    /// Held units of orders whose inventory record is not `reserved` (must be 0).
+    pub stray_holds: i64,
     pub committed_reservations: i64,
     pub committed_movements: i64,
     pub restocked_movements: i64,
@@ -50,10 +54,14 @@ pub async fn run(db: impl PgExecutor<'_>, sku: Option<Uuid>) -> Result<AuditRepo
                     coalesce(sum(delta) FILTER (WHERE kind = 'restock'), 0) AS restocked
              FROM stock_movements WHERE ($1::uuid IS NULL OR sku_id = $1) GROUP BY sku_id
          ), r AS (
-             SELECT sku_id,
-                    coalesce(sum(quantity) FILTER (WHERE status = 'held'), 0) AS held,
-                    coalesce(sum(quantity) FILTER (WHERE status = 'committed'), 0) AS committed
-             FROM reservations WHERE ($1::uuid IS NULL OR sku_id = $1) GROUP BY sku_id
+             SELECT r.sku_id,
+                    coalesce(sum(r.quantity) FILTER (WHERE r.status = 'held'), 0) AS held,
+                    coalesce(sum(r.quantity) FILTER (WHERE r.status = 'committed'), 0) AS committed,
+                    coalesce(sum(r.quantity) FILTER (
+                        WHERE r.status = 'held' AND o.state IS DISTINCT FROM 'reserved'), 0)
+                        AS stray
+             FROM reservations r LEFT JOIN inventory_orders o ON o.order_id = r.order_id
+             WHERE ($1::uuid IS NULL OR r.sku_id = $1) GROUP BY r.sku_id
          ), a AS (
              SELECT s.id AS sku_id, s.sku_code,
                     coalesce(m.initial_stock, 0)::bigint AS initial_stock,
@@ -62,6 +70,7 @@ pub async fn run(db: impl PgExecutor<'_>, sku: Option<Uuid>) -> Result<AuditRepo
                     s.reserved_quantity::bigint AS reserved,
                     s.sold_quantity::bigint AS sold,
                     coalesce(r.held, 0)::bigint AS held_reservations,
+                    coalesce(r.stray, 0)::bigint AS stray_holds,
                     coalesce(r.committed, 0)::bigint AS committed_reservations,
                     coalesce(m.committed, 0)::bigint AS committed_movements,
                     coalesce(m.restocked, 0)::bigint AS restocked_movements
@@ -74,7 +83,8 @@ pub async fn run(db: impl PgExecutor<'_>, sku: Option<Uuid>) -> Result<AuditRepo
                 (initial_stock + adjustments = available + reserved + sold
                  AND sold = committed_movements - restocked_movements
                  AND sold = committed_reservations
-                 AND reserved = held_reservations) AS consistent
+                 AND reserved = held_reservations
+                 AND stray_holds = 0) AS consistent
          FROM a ORDER BY sku_id",
     )
     .bind(sku)

@@ -78,11 +78,71 @@ pub async fn lock_skus(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx
         .map(|_| ())
 }
 
-pub async fn has_reservations(db: impl PgExecutor<'_>, order: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM reservations WHERE order_id = $1)")
-        .bind(order)
-        .fetch_one(db)
-        .await
+/// What inventory has done for an order (the `inventory_orders` record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderState {
+    Reserved,
+    Failed,
+    Released,
+    Committed,
+}
+
+impl OrderState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderState::Reserved => "reserved",
+            OrderState::Failed => "failed",
+            OrderState::Released => "released",
+            OrderState::Committed => "committed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            OrderState::Reserved,
+            OrderState::Failed,
+            OrderState::Released,
+            OrderState::Committed,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+/// The order's record, locked (`None`: inventory has not seen the order yet). Called under the
+/// order's advisory lock, which is what serialises a first record's creation.
+pub async fn lock_order_state(
+    conn: &mut PgConnection,
+    order: Uuid,
+) -> Result<Option<OrderState>, sqlx::Error> {
+    let raw: Option<String> =
+        sqlx::query_scalar("SELECT state FROM inventory_orders WHERE order_id = $1 FOR UPDATE")
+            .bind(order)
+            .fetch_optional(conn)
+            .await?;
+    match raw {
+        None => Ok(None),
+        Some(s) => OrderState::parse(&s).map(Some).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown inventory order state {s}").into())
+        }),
+    }
+}
+
+/// Record the order's new state.
+pub async fn set_order_state(
+    conn: &mut PgConnection,
+    order: Uuid,
+    state: OrderState,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO inventory_orders (order_id, state) VALUES ($1, $2)
+         ON CONFLICT (order_id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
+    )
+    .bind(order)
+    .bind(state.as_str())
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// Hold `quantities[i]` of `skus[i]` for `order`.

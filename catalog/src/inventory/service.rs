@@ -3,6 +3,21 @@
 //! the same transaction. Database errors (a deadlock, a serialization failure, a lost connection)
 //! propagate as errors, which the consumer retries: they are never turned into "insufficient
 //! stock".
+//!
+//! Every step is a function of the order's record in `inventory_orders` (read locked, under the
+//! order's advisory lock) and writes the record it leads to:
+//!
+//! | record      | OrderCreated                 | OrderConfirmed     | OrderCancelled            |
+//! |-------------|------------------------------|--------------------|---------------------------|
+//! | none        | reserve → reserved / failed  | nothing            | nothing held → released   |
+//! | reserved    | nothing                      | commit → committed | release → released        |
+//! | committed   | nothing                      | nothing            | restock → released        |
+//! | failed      | nothing                      | nothing            | nothing                   |
+//! | released    | nothing                      | nothing            | nothing                   |
+//!
+//! So a late, repeated or re-driven event of a finished order (failed, cancelled) does nothing:
+//! in particular an `OrderCreated` re-driven from the DLQ after its order was cancelled holds no
+//! stock for a dead order.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +29,7 @@ use shared::events::{
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::repository as repo;
+use super::repository::{self as repo, OrderState};
 
 const SOURCE: &str = "catalog";
 
@@ -55,8 +70,13 @@ pub async fn reserve(
     cause: &Envelope,
 ) -> Result<Outcome, sqlx::Error> {
     repo::lock_order(&mut *conn, event.order_id).await?;
-    if repo::has_reservations(&mut *conn, event.order_id).await? {
-        return Ok(Outcome::Nothing("already reserved"));
+    match repo::lock_order_state(&mut *conn, event.order_id).await? {
+        None => {}
+        Some(OrderState::Reserved | OrderState::Committed) => {
+            return Ok(Outcome::Nothing("already reserved"))
+        }
+        Some(OrderState::Failed) => return Ok(Outcome::Nothing("the reservation failed before")),
+        Some(OrderState::Released) => return Ok(Outcome::Nothing("the order was cancelled")),
     }
     // One entry per SKU, in id order (the lock order); a SKU on two lines is reserved once for
     // the sum, and each line's price is checked.
@@ -124,11 +144,13 @@ pub async fn reserve(
             reason,
             lines: failures.clone(),
         };
+        repo::set_order_state(&mut *conn, event.order_id, OrderState::Failed).await?;
         shared::outbox::enqueue(conn, SOURCE, &failed, &meta).await?;
         return Ok(Outcome::Failed(reason, failures));
     }
     let (skus, quantities): (Vec<Uuid>, Vec<i32>) = holds.iter().copied().unzip();
     repo::hold(&mut *conn, event.order_id, &skus, &quantities).await?;
+    repo::set_order_state(&mut *conn, event.order_id, OrderState::Reserved).await?;
     let lines = to_lines(&skus, &quantities);
     let reserved = InventoryReserved {
         order_id: event.order_id,
@@ -159,18 +181,21 @@ pub async fn commit(
     cause: &Envelope,
 ) -> Result<Outcome, sqlx::Error> {
     repo::lock_order(&mut *conn, event.order_id).await?;
+    match repo::lock_order_state(&mut *conn, event.order_id).await? {
+        Some(OrderState::Reserved) => {}
+        None | Some(OrderState::Failed) => {
+            return Ok(Outcome::Nothing("no reservation for this order"))
+        }
+        Some(OrderState::Committed | OrderState::Released) => {
+            return Ok(Outcome::Nothing("nothing held"))
+        }
+    }
     let rows = repo::lock_reservations(&mut *conn, event.order_id).await?;
     let held: Vec<&repo::Reservation> = rows.iter().filter(|r| r.status == "held").collect();
-    if held.is_empty() {
-        return Ok(Outcome::Nothing(if rows.is_empty() {
-            "no reservation for this order"
-        } else {
-            "nothing held"
-        }));
-    }
     let (skus, quantities) = split(&held);
     repo::lock_skus(&mut *conn, &skus).await?;
     repo::commit_held(&mut *conn, event.order_id, &skus, &quantities).await?;
+    repo::set_order_state(&mut *conn, event.order_id, OrderState::Committed).await?;
     let lines = to_lines(&skus, &quantities);
     let committed = InventoryCommitted {
         order_id: event.order_id,
@@ -187,27 +212,31 @@ pub async fn release(
     cause: &Envelope,
 ) -> Result<Outcome, sqlx::Error> {
     repo::lock_order(&mut *conn, event.order_id).await?;
-    let rows = repo::lock_reservations(&mut *conn, event.order_id).await?;
-    let held: Vec<&repo::Reservation> = rows.iter().filter(|r| r.status == "held").collect();
-    let committed: Vec<&repo::Reservation> =
-        rows.iter().filter(|r| r.status == "committed").collect();
-    let (lines, restocked) = if !committed.is_empty() {
-        let (skus, quantities) = split(&committed);
-        repo::lock_skus(&mut *conn, &skus).await?;
-        repo::restock_committed(&mut *conn, event.order_id, &skus, &quantities).await?;
-        (to_lines(&skus, &quantities), true)
-    } else if !held.is_empty() {
-        let (skus, quantities) = split(&held);
-        repo::lock_skus(&mut *conn, &skus).await?;
-        repo::release_held(&mut *conn, event.order_id, &skus, &quantities).await?;
-        (to_lines(&skus, &quantities), false)
-    } else {
-        return Ok(Outcome::Nothing(if rows.is_empty() {
-            "no reservation for this order"
-        } else {
-            "already released"
-        }));
+    let state = repo::lock_order_state(&mut *conn, event.order_id).await?;
+    let restock = match state {
+        Some(OrderState::Reserved) => false,
+        Some(OrderState::Committed) => true,
+        None => {
+            // Cancelled before inventory saw it (or its OrderCreated is in the DLQ): record it,
+            // so that OrderCreated, should it come later, reserves nothing.
+            repo::set_order_state(&mut *conn, event.order_id, OrderState::Released).await?;
+            return Ok(Outcome::Nothing("no reservation for this order"));
+        }
+        Some(OrderState::Failed) => return Ok(Outcome::Nothing("no reservation for this order")),
+        Some(OrderState::Released) => return Ok(Outcome::Nothing("already released")),
     };
+    let rows = repo::lock_reservations(&mut *conn, event.order_id).await?;
+    let wanted = if restock { "committed" } else { "held" };
+    let rows: Vec<&repo::Reservation> = rows.iter().filter(|r| r.status == wanted).collect();
+    let (skus, quantities) = split(&rows);
+    repo::lock_skus(&mut *conn, &skus).await?;
+    if restock {
+        repo::restock_committed(&mut *conn, event.order_id, &skus, &quantities).await?;
+    } else {
+        repo::release_held(&mut *conn, event.order_id, &skus, &quantities).await?;
+    }
+    repo::set_order_state(&mut *conn, event.order_id, OrderState::Released).await?;
+    let (lines, restocked) = (to_lines(&skus, &quantities), restock);
     let released = InventoryReleased {
         order_id: event.order_id,
         lines: lines.clone(),

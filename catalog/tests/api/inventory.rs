@@ -592,3 +592,113 @@ async fn a_reservation_racing_an_archive_holds_only_if_it_locked_the_product_fir
     let audit = app.audit().await;
     assert_eq!(audit["consistent"], true, "{audit}");
 }
+
+#[tokio::test]
+async fn a_repeated_order_created_after_a_failed_reservation_holds_nothing() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Scarce", "3.00", 2).await;
+    let order = Uuid::now_v7();
+    let first = app
+        .handle(&order_created(order, &[(&sku, 5, "3.00")]))
+        .await;
+    assert!(
+        matches!(
+            first,
+            Some(Outcome::Failed(ReservationFailure::InsufficientStock, _))
+        ),
+        "{first:?}"
+    );
+    // Stock arrives; the same order is announced again under a new event id.
+    let resp = app
+        .post_auth(
+            &format!("/api/v1/skus/{sku}/stock"),
+            &seller.token,
+            serde_json::json!({"set": 10}),
+        )
+        .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    let again = app
+        .handle(&order_created(order, &[(&sku, 5, "3.00")]))
+        .await;
+    assert_eq!(
+        again,
+        Some(Outcome::Nothing("the reservation failed before"))
+    );
+    assert_eq!(
+        app.sku_row(&sku).await,
+        (10, 0, 0),
+        "no hold for a failed order"
+    );
+    assert_eq!(
+        app.outbox_types(order).await,
+        ["InventoryReservationFailed"]
+    );
+    let audit = app.audit().await;
+    assert_eq!(audit["consistent"], true, "{audit}");
+}
+
+#[tokio::test]
+async fn a_cancel_with_nothing_held_is_recorded_so_a_later_order_created_holds_nothing() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Late", "3.00", 10).await;
+    let order = Uuid::now_v7();
+    let cancel = app
+        .handle(&order_cancelled(order, &[(&sku, 2)], "pending"))
+        .await;
+    assert_eq!(
+        cancel,
+        Some(Outcome::Nothing("no reservation for this order"))
+    );
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM inventory_orders WHERE order_id = $1")
+            .bind(order)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(state, "released", "the cancel is recorded");
+    let late = app
+        .handle(&order_created(order, &[(&sku, 2, "3.00")]))
+        .await;
+    assert_eq!(late, Some(Outcome::Nothing("the order was cancelled")));
+    assert_eq!(app.sku_row(&sku).await, (10, 0, 0));
+    assert!(
+        app.outbox_types(order).await.is_empty(),
+        "nothing announced"
+    );
+    // And a cancelled hold stays cancelled when its OrderCreated comes again.
+    let other = Uuid::now_v7();
+    app.handle(&order_created(other, &[(&sku, 4, "3.00")]))
+        .await;
+    app.handle(&order_cancelled(other, &[(&sku, 4)], "pending"))
+        .await;
+    let repeated = app
+        .handle(&order_created(other, &[(&sku, 4, "3.00")]))
+        .await;
+    assert_eq!(repeated, Some(Outcome::Nothing("the order was cancelled")));
+    assert_eq!(app.sku_row(&sku).await, (10, 0, 0));
+    let audit = app.audit().await;
+    assert_eq!(audit["consistent"], true, "{audit}");
+}
+
+#[tokio::test]
+async fn the_audit_flags_stock_held_for_an_order_that_is_over() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Stray", "3.00", 10).await;
+    let order = Uuid::now_v7();
+    app.handle(&order_created(order, &[(&sku, 2, "3.00")]))
+        .await;
+    assert_eq!(app.audit().await["consistent"], true);
+    // Behind the saga's back: the order's record says released, its hold is still there.
+    sqlx::query("UPDATE inventory_orders SET state = 'released' WHERE order_id = $1")
+        .bind(order)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let audit = app.audit().await;
+    assert_eq!(audit["consistent"], false, "{audit}");
+    assert_eq!(audit["items"][0]["sku_id"], sku.as_str());
+    assert_eq!(audit["items"][0]["stray_holds"], 2);
+}

@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use futures::future::join_all;
+use shared::events::topics;
 use shared::events::{
     InventoryReleased, InventoryReservationFailed, InventoryReserved, ReservationFailure,
 };
+use shared::test_utils::brokers;
 use uuid::Uuid;
 
 use crate::helpers::{order_cancelled, order_confirmed, order_created, Caller, TestApp};
@@ -141,6 +143,85 @@ async fn a_burst_of_orders_from_the_broker_reserves_exactly_the_stock_there_is()
         assert_eq!(app.outbox_types(*order).await.len(), 1, "{order}");
     }
     assert_eq!(app.sku_row(&sku).await, (5, 5, 0));
+    let audit = app.audit().await;
+    assert_eq!(audit["consistent"], true, "{audit}");
+}
+
+/// An `OrderCreated` the consumer dead-lettered, then the order's cancel, then the dead letter
+/// re-driven (`shared::dlq::redrive`, the operator's tool): the late `OrderCreated` is consumed and
+/// holds nothing, since the cancel left a record that the order is over.
+#[tokio::test]
+async fn an_order_created_redriven_from_the_dlq_after_its_cancel_holds_nothing() {
+    use rdkafka::producer::FutureRecord;
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let (_, sku) = app.listed(&seller, "Redriven mug", "12.00", 10).await;
+    let order = Uuid::now_v7();
+    let created = order_created(order, &[(&sku, 3, "12.00")]);
+
+    // Dead-lettered: on `orders.events.dlq` with the headers the consumer writes there.
+    let source = format!("{}{}", app.topic_prefix, topics::ORDERS);
+    let dlq = topics::dlq(&source);
+    let mut headers: Vec<(&str, String)> = created.headers();
+    headers.extend([
+        ("dlq_reason", "permanent".to_owned()),
+        ("dlq_error", "test: dead-lettered".to_owned()),
+        ("dlq_source_topic", source.clone()),
+        ("dlq_source_partition", "0".to_owned()),
+        ("dlq_source_offset", "0".to_owned()),
+        ("dlq_consumer_group", app.consumer_group()),
+        ("dlq_attempts", "1".to_owned()),
+        ("dlq_failed_at", chrono::Utc::now().to_rfc3339()),
+    ]);
+    let producer = shared::kafka::producer(&brokers(), "test-dlq").unwrap();
+    let payload = created.to_json();
+    producer
+        .send(
+            FutureRecord::to(&dlq)
+                .key(created.aggregate_id.as_bytes())
+                .payload(&payload)
+                .headers(shared::kafka::headers(&headers)),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+
+    // The order is cancelled while its OrderCreated sits in the DLQ: nothing was held.
+    let cancelled = order_cancelled(order, &[(&sku, 3)], "pending");
+    app.publish_order_event(&cancelled).await;
+    app.wait_handled(cancelled.event_id, WAIT).await;
+    assert_eq!(app.sku_row(&sku).await, (10, 0, 0));
+
+    // The operator re-drives the DLQ: the OrderCreated is back on orders.events and consumed.
+    let moved = shared::dlq::redrive(
+        &brokers(),
+        &dlq,
+        &format!("redrive-{}", Uuid::now_v7().simple()),
+        Duration::from_secs(3),
+    )
+    .await
+    .unwrap();
+    assert_eq!(moved, 1, "the one dead letter was re-driven");
+    app.wait_handled(created.event_id, WAIT).await;
+
+    assert_eq!(
+        app.sku_row(&sku).await,
+        (10, 0, 0),
+        "no hold for a dead order"
+    );
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM reservations WHERE order_id = $1")
+        .bind(order)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(held, 0, "no reservation row");
+    assert!(
+        !app.outbox_types(order)
+            .await
+            .contains(&"InventoryReserved".to_owned()),
+        "nothing announced as reserved"
+    );
     let audit = app.audit().await;
     assert_eq!(audit["consistent"], true, "{audit}");
 }
