@@ -1,7 +1,7 @@
 //! What the mail-sending endpoints and the login throttle reveal about accounts through timing
 //! and counters (issue 12, item 8).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -70,50 +70,6 @@ async fn resend_verification_answers_an_unverified_address_before_its_mail_is_de
     assert!(mails[1]
         .data
         .contains("Subject: Verify your Koupang email address"));
-    app.settled().await;
-}
-
-#[tokio::test]
-async fn known_and_unknown_addresses_answer_in_about_the_same_mean_time_even_with_a_slow_relay() {
-    const CALLS: usize = 10;
-    let sink = SmtpSink::start().await;
-    let app = app_mailing_to_with(&sink, |c| {
-        c.mail_requests_per_address = 1000;
-        c.mail_requests_per_client = 1000;
-    })
-    .await;
-    verified_user(&app, &sink, "cyd").await;
-    app.user("dee", "BUYER").await;
-    sink.wait_for(2).await;
-    // A relay that takes half a second per message: an answer that waits for the mail shows it.
-    sink.slow_down(Duration::from_millis(500));
-    for (path, known) in [
-        ("/api/v1/users/forgot-password", "cyd@example.com"),
-        ("/api/v1/users/resend-verification", "dee@example.com"),
-    ] {
-        let (mut known_total, mut unknown_total) = (Duration::ZERO, Duration::ZERO);
-        // Interleaved, so both paths see the same load on the machine.
-        for i in 0..CALLS {
-            let start = Instant::now();
-            let resp = ask(&app, path, known).await;
-            known_total += start.elapsed();
-            assert_eq!(resp.status(), StatusCode::ACCEPTED);
-            let start = Instant::now();
-            let resp = ask(&app, path, &format!("nobody{i}@example.com")).await;
-            unknown_total += start.elapsed();
-            assert_eq!(resp.status(), StatusCode::ACCEPTED);
-        }
-        let (known_mean, unknown_mean) = (known_total / CALLS as u32, unknown_total / CALLS as u32);
-        println!("{path}: known {known_mean:?}, unknown {unknown_mean:?} (mean of {CALLS})");
-        // Generous: the same work on both paths is within noise of 1x; waiting for the relay
-        // would add 500 ms to every known call.
-        assert!(
-            known_mean <= unknown_mean * 3 + Duration::from_millis(100),
-            "{path}: known {known_mean:?} vs unknown {unknown_mean:?}"
-        );
-    }
-    let mails = sink.wait_for(2 + 2 * CALLS).await;
-    assert_eq!(mails.len(), 2 + 2 * CALLS, "every known call still mailed");
     app.settled().await;
 }
 

@@ -1,9 +1,8 @@
 //! A tiny SMTP server for tests: speaks just enough (EHLO/HELO, AUTH PLAIN, MAIL, RCPT, DATA,
 //! RSET, NOOP, QUIT) for lettre to deliver to it, and captures every message it accepts. The
-//! reply that accepts a message can be held (until `release`) or delayed, to make a slow relay.
+//! reply that accepts a message can be held (until `release`), to make a slow relay.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,7 +34,6 @@ struct Inner {
     messages: Mutex<Vec<Captured>>,
     landed: Notify,
     open: watch::Sender<bool>,
-    delay_ms: AtomicU64,
 }
 
 pub struct SmtpSink {
@@ -51,7 +49,7 @@ impl Drop for SmtpSink {
 }
 
 impl SmtpSink {
-    /// A sink that accepts every message at once (until `hold` or `slow_down`).
+    /// A sink that accepts every message at once (until `hold`).
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -59,7 +57,6 @@ impl SmtpSink {
             messages: Mutex::new(Vec::new()),
             landed: Notify::new(),
             open: watch::channel(true).0,
-            delay_ms: AtomicU64::new(0),
         });
         let shared = inner.clone();
         let task = tokio::spawn(async move {
@@ -78,13 +75,6 @@ impl SmtpSink {
     /// Let held messages land.
     pub fn release(&self) {
         self.inner.open.send_replace(true);
-    }
-
-    /// From now on, the reply accepting a message waits `delay` (a slow relay).
-    pub fn slow_down(&self, delay: Duration) {
-        self.inner
-            .delay_ms
-            .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     pub fn messages(&self) -> Vec<Captured> {
@@ -175,9 +165,7 @@ async fn session(stream: TcpStream, inner: Arc<Inner>) {
                 let data = data.strip_prefix('.').unwrap_or(&data);
                 current.data.push_str(data);
             }
-            // The slow relay: the message lands only when the sink answers.
-            let delay = inner.delay_ms.load(Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(delay)).await;
+            // A held sink: the message lands only when the sink answers.
             let mut open = inner.open.subscribe();
             if open.wait_for(|open| *open).await.is_err() {
                 return;
