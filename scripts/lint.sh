@@ -13,3 +13,11 @@ unexpected=$(comm -23 <(echo "$dups" | sed '/^$/d') <(sed '/^#/d;/^$/d' "$allowe
 if [ -n "$unexpected" ]; then
   die "crates with more than one version in Cargo.lock (unify them, or list them in scripts/allowed-duplicates.txt with a reason): $unexpected"
 fi
+say "docker-compose.yml: every service setting documented in .env.example"
+python3 "$ROOT/scripts/check-compose-env"
+if docker compose version >/dev/null 2>&1; then
+  say "docker compose config"
+  docker compose -f "$ROOT/docker-compose.yml" config -q
+else
+  warn "docker compose is not installed here: docker-compose.yml was not validated by compose itself"
+fi
