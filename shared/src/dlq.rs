@@ -36,7 +36,7 @@ pub async fn redrive(
             Ok(Err(e)) => anyhow::bail!("reading {dlq_topic}: {e}"),
             Ok(Ok(m)) => m,
         };
-        if !crate::kafka::resume_check(&consumer, msg.topic(), msg.partition(), msg.offset()) {
+        if !crate::kafka::resume_check(&consumer, msg.topic(), msg.partition(), msg.offset())? {
             continue;
         }
         let partition = msg.partition();

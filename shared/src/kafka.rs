@@ -7,7 +7,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
 use rdkafka::Offset;
@@ -34,18 +34,59 @@ pub fn producer(brokers: &str, client_id: &str) -> anyhow::Result<FutureProducer
 pub const MAX_BATCH_RECORDS: i64 = 64;
 
 /// Consumer context that remembers which partitions were newly assigned, so the first message of
-/// each can be checked by `resume_check`.
+/// each can be checked by `resume_check`, and whether the consumer is currently a group member
+/// (its last rebalance was an assignment, possibly empty), for the consumer's watchdog.
 #[derive(Default)]
 pub struct TrackAssignments {
     fresh: std::sync::Mutex<std::collections::HashSet<(String, i32)>>,
     /// Committed offsets fetched for fresh partitions, until their first message is checked.
     committed: std::sync::Mutex<std::collections::HashMap<(String, i32), Option<i64>>>,
+    member: std::sync::atomic::AtomicBool,
+    /// Label of the `events_consumer_revocations_total` counter (none when empty).
+    group: String,
+    /// Partitions currently assigned (shared with whoever watches the consumer).
+    assigned: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TrackAssignments {
+    /// A context that counts revocations in `events_consumer_revocations_total{group}`.
+    /// `assigned` follows the number of partitions assigned to it.
+    pub fn for_group(
+        group: &str,
+        assigned: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Self {
+        Self {
+            group: group.to_owned(),
+            assigned,
+            ..Self::default()
+        }
+    }
+
+    /// True between an assignment and the next revocation or rebalance error.
+    pub fn is_member(&self) -> bool {
+        self.member.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl ClientContext for TrackAssignments {}
 
 impl ConsumerContext for TrackAssignments {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let member = matches!(rebalance, Rebalance::Assign(_));
+        self.member
+            .store(member, std::sync::atomic::Ordering::SeqCst);
+        let assigned = match rebalance {
+            Rebalance::Assign(a) => a.count(),
+            _ => 0,
+        };
+        self.assigned
+            .store(assigned, std::sync::atomic::Ordering::SeqCst);
+        if let Rebalance::Revoke(revoked) = rebalance {
+            if !self.group.is_empty() && revoked.count() > 0 {
+                metrics::counter!("events_consumer_revocations_total", "group" => self.group.clone())
+                    .increment(1);
+            }
+        }
         if let Rebalance::Assign(assigned) = rebalance {
             if let Ok(mut cache) = self.committed.lock() {
                 // Offsets fetched for an earlier assignment are stale now.
@@ -61,8 +102,12 @@ impl ConsumerContext for TrackAssignments {
 }
 
 /// Check the first message of a newly assigned partition against the group's committed offset.
-/// Returns false when the broker skipped records and the consumer was moved back (drop this
-/// message; the skipped records and it come again).
+/// `Ok(false)` when the broker skipped records and the consumer was moved back (drop this
+/// message; the skipped records and it come again). `Err` when the check could not be made (the
+/// committed offset stayed unavailable after a few tries, or the rewind failed): the caller must
+/// not go on with this partition (the consumer rebuilds itself; the re-drive tool stops), because
+/// going on could skip records. The partition is marked unchecked again, so the next message of
+/// it is checked too.
 ///
 /// Why: tansu 0.6 answers a fetch that starts *inside* a multi-record batch with the *next* batch,
 /// so a consumer resuming from a committed offset in the middle of a batch silently skipped the
@@ -75,15 +120,22 @@ pub fn resume_check<C: Consumer<TrackAssignments>>(
     topic: &str,
     partition: i32,
     offset: i64,
-) -> bool {
+) -> Result<bool, KafkaError> {
     let key = (topic.to_owned(), partition);
     let (is_fresh, all_fresh) = match consumer.context().fresh.lock() {
         Ok(mut f) => (f.remove(&key), f.iter().cloned().collect::<Vec<_>>()),
         Err(_) => (false, vec![]),
     };
     if !is_fresh {
-        return true;
+        return Ok(true);
     }
+    let unchecked = |e: KafkaError| {
+        // Check this partition again on its next message.
+        if let Ok(mut f) = consumer.context().fresh.lock() {
+            f.insert((topic.to_owned(), partition));
+        }
+        e
+    };
     let cached = consumer
         .context()
         .committed
@@ -99,28 +151,34 @@ pub fn resume_check<C: Consumer<TrackAssignments>>(
             for (t, p) in &all_fresh {
                 tpl.add_partition(t, *p);
             }
-            match consumer.committed_offsets(tpl, Duration::from_secs(10)) {
-                Ok(list) => {
-                    let as_offset = |e: rdkafka::topic_partition_list::TopicPartitionListElem<
-                        '_,
-                    >| match e.offset() {
-                        Offset::Offset(o) => Some(o),
-                        _ => None,
-                    };
-                    if let Ok(mut cache) = consumer.context().committed.lock() {
-                        for (t, p) in &all_fresh {
-                            if let Some(e) = list.find_partition(t, *p) {
-                                cache.insert((t.clone(), *p), as_offset(e));
-                            }
-                        }
+            let mut tries = 0;
+            let list = loop {
+                tries += 1;
+                match consumer.committed_offsets(tpl.clone(), Duration::from_secs(5)) {
+                    Ok(list) => break list,
+                    Err(e) if tries < 3 => {
+                        tracing::warn!(error = %e, topic, partition, tries, "committed offset unavailable; retrying");
+                        std::thread::sleep(Duration::from_millis(200 * tries));
                     }
-                    list.find_partition(topic, partition).and_then(as_offset)
+                    Err(e) => {
+                        tracing::error!(error = %e, topic, partition, "committed offset unavailable; not going on with this partition");
+                        return Err(unchecked(e));
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, topic, partition, "committed offset unavailable; not checking resume");
-                    None
+            };
+            let as_offset =
+                |e: rdkafka::topic_partition_list::TopicPartitionListElem<'_>| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                };
+            if let Ok(mut cache) = consumer.context().committed.lock() {
+                for (t, p) in &all_fresh {
+                    if let Some(e) = list.find_partition(t, *p) {
+                        cache.insert((t.clone(), *p), as_offset(e));
+                    }
                 }
             }
+            list.find_partition(topic, partition).and_then(as_offset)
         }
     };
     match committed {
@@ -140,14 +198,14 @@ pub fn resume_check<C: Consumer<TrackAssignments>>(
                 Offset::Offset(start),
                 Duration::from_secs(10),
             ) {
-                Ok(()) => false,
+                Ok(()) => Ok(false),
                 Err(e) => {
-                    tracing::error!(error = %e, "rewind failed; records may have been skipped");
-                    true
+                    tracing::error!(error = %e, topic, partition, "rewind failed; not going on with this partition");
+                    Err(unchecked(e))
                 }
             }
         }
-        _ => true,
+        _ => Ok(true),
     }
 }
 

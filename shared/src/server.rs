@@ -245,6 +245,7 @@ impl Infra {
         let config =
             crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, &group, &topics);
         let consumer = crate::consumer::EventConsumer::postgres(config, self.db()?, handler)?;
+        consumer.health().register(&mut self.checks);
         self.background
             .push(Box::new(move |stop| tokio::spawn(consumer.run(stop))));
         Ok(())
@@ -266,6 +267,7 @@ impl Infra {
         let prefix = redis.key(&[]);
         let consumer =
             crate::consumer::EventConsumer::redis(config, redis.conn(), &prefix, handler)?;
+        consumer.health().register(&mut self.checks);
         self.background
             .push(Box::new(move |stop| tokio::spawn(consumer.run(stop))));
         Ok(())

@@ -3,6 +3,7 @@
 // A test binary: unwrap/expect/panic are how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod consumer_faults;
 mod faults;
 mod golden;
 mod harness;

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::consumer::{BoxFuture, ConsumerConfig, EventConsumer, HandlerError, RedisEventHandler};
+use shared::consumer::{
+    BoxFuture, ConsumerConfig, EventConsumer, EventHandler, HandlerError, Outcome,
+    RedisEventHandler,
+};
 use shared::events::Envelope;
 use uuid::Uuid;
 
@@ -272,6 +275,46 @@ impl RedisEventHandler for RedisCounter {
     }
 }
 
+fn redis_consumer(
+    group: &str,
+    topic: &str,
+    conn: &redis::aio::ConnectionManager,
+    prefix: &str,
+    handler: Arc<dyn RedisEventHandler>,
+) -> EventConsumer {
+    let mut config = ConsumerConfig::new(&brokers(), group, &[topic]);
+    config.base_backoff = Duration::from_millis(50);
+    EventConsumer::redis(config, conn.clone(), prefix, handler).unwrap()
+}
+
+async fn redis_conn() -> redis::aio::ConnectionManager {
+    let client = redis::Client::open(shared::test_utils::redis_url()).unwrap();
+    redis::aio::ConnectionManager::new(client).await.unwrap()
+}
+
+/// The events `RedisCounter` applied under `prefix` for `group`, in order, and its count.
+async fn redis_effects(
+    conn: &redis::aio::ConnectionManager,
+    prefix: &str,
+    group: &str,
+) -> (Vec<String>, i64) {
+    let counter = format!("{prefix}inbox:{group}:count");
+    let mut c = conn.clone();
+    let list: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("{counter}:events"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let count: Option<i64> = redis::cmd("GET")
+        .arg(&counter)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    (list, count.unwrap_or(0))
+}
+
 #[tokio::test]
 async fn the_redis_inbox_applies_a_duplicate_once() {
     let h = Harness::new(1).await;
@@ -286,41 +329,355 @@ async fn the_redis_inbox_applies_a_duplicate_once() {
         )
         .await;
     }
+    // A marker after the duplicates on the same key (so the same partition): once it is
+    // handled, every duplicate before it has been delivered.
+    let mut marker = envelope(Uuid::now_v7());
+    marker.aggregate_id = env.aggregate_id.clone();
+    produce_raw(
+        &brokers(),
+        &h.topic,
+        &marker.aggregate_id,
+        &marker.to_json(),
+        &marker.headers(),
+    )
+    .await;
     let prefix = shared::test_utils::unique_redis_prefix();
-    let client = redis::Client::open(shared::test_utils::redis_url()).unwrap();
-    let conn = redis::aio::ConnectionManager::new(client).await.unwrap();
+    let conn = redis_conn().await;
+    let group = format!("g-{}", Uuid::now_v7());
+    let c = Running::consumer(redis_consumer(
+        &group,
+        &h.topic,
+        &conn,
+        &prefix,
+        Arc::new(RedisCounter),
+    ));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let (handled, count) = loop {
+        let (list, count) = redis_effects(&conn, &prefix, &group).await;
+        if list.contains(&marker.event_id.to_string()) || tokio::time::Instant::now() > deadline {
+            break (list, count);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    c.stop().await;
+    assert_eq!(
+        handled,
+        vec![env.event_id.to_string(), marker.event_id.to_string()],
+        "three deliveries of one event, then the marker: two effects"
+    );
+    assert_eq!(count, 2);
+}
+
+/// `RedisCounter` that, before applying, says it has started and waits to be let go.
+struct Gated {
+    entered: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+impl RedisEventHandler for Gated {
+    fn handle<'a>(
+        &'a self,
+        redis: &'a mut redis::aio::ConnectionManager,
+        event: &'a Envelope,
+        done_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            self.entered.notify_one();
+            self.release.notified().await;
+            RedisCounter.handle(redis, event, done_key).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_second_delivery_racing_one_in_progress_on_the_redis_inbox_neither_applies_nor_skips_it()
+{
+    let prefix = shared::test_utils::unique_redis_prefix();
+    let conn = redis_conn().await;
+    let group = format!("g-{}", Uuid::now_v7());
+    let topic = format!("test.{}", Uuid::now_v7().simple());
+    let gate = Gated {
+        entered: Arc::default(),
+        release: Arc::default(),
+    };
+    let (entered, release) = (gate.entered.clone(), gate.release.clone());
+    // Two consumers of one group, as two replicas during a rebalance.
+    let first = Arc::new(redis_consumer(
+        &group,
+        &topic,
+        &conn,
+        &prefix,
+        Arc::new(gate),
+    ));
+    let second = redis_consumer(&group, &topic, &conn, &prefix, Arc::new(RedisCounter));
+    let env = envelope(Uuid::now_v7());
+    let in_progress = tokio::spawn({
+        let (first, env) = (first.clone(), env.clone());
+        async move { first.deliver(&env).await }
+    });
+    entered.notified().await;
+    match second.deliver(&env).await {
+        Err(HandlerError::Transient(e)) => assert!(
+            e.to_string().contains("being handled by another delivery"),
+            "{e:#}"
+        ),
+        other => panic!("the racing delivery must wait and retry, got {other:?}"),
+    }
+    release.notify_one();
+    assert_eq!(in_progress.await.unwrap().unwrap(), Outcome::Handled);
+    assert_eq!(
+        second.deliver(&env).await.unwrap(),
+        Outcome::Duplicate,
+        "its retry finds the event done"
+    );
+    let (handled, count) = redis_effects(&conn, &prefix, &group).await;
+    assert_eq!(handled, vec![env.event_id.to_string()]);
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn many_simultaneous_deliveries_of_one_event_on_the_redis_inbox_apply_it_exactly_once() {
+    let prefix = shared::test_utils::unique_redis_prefix();
+    let conn = redis_conn().await;
+    let group = format!("g-{}", Uuid::now_v7());
+    let topic = format!("test.{}", Uuid::now_v7().simple());
+    let consumers: Vec<Arc<EventConsumer>> = (0..8)
+        .map(|_| {
+            Arc::new(redis_consumer(
+                &group,
+                &topic,
+                &conn,
+                &prefix,
+                Arc::new(RedisCounter),
+            ))
+        })
+        .collect();
+    let env = envelope(Uuid::now_v7());
+    let barrier = Arc::new(tokio::sync::Barrier::new(consumers.len()));
+    let tasks: Vec<_> = consumers
+        .iter()
+        .map(|c| {
+            let (c, env, barrier) = (c.clone(), env.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                c.deliver(&env).await
+            })
+        })
+        .collect();
+    let mut handled = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(Outcome::Handled) => handled += 1,
+            Ok(Outcome::Duplicate) => {}
+            Err(HandlerError::Transient(e)) => assert!(
+                e.to_string().contains("being handled by another delivery"),
+                "a loser either finds the event done or in progress, got {e:#}"
+            ),
+            Err(e) => panic!("unexpected {e:#}"),
+        }
+    }
+    assert_eq!(handled, 1, "exactly one delivery applied the event");
+    let (list, count) = redis_effects(&conn, &prefix, &group).await;
+    assert_eq!(list, vec![env.event_id.to_string()]);
+    assert_eq!(count, 1);
+}
+
+/// Fails every call until told to work.
+struct Broken;
+
+impl RedisEventHandler for Broken {
+    fn handle<'a>(
+        &'a self,
+        _redis: &'a mut redis::aio::ConnectionManager,
+        _event: &'a Envelope,
+        _done_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async { Err(HandlerError::Transient(anyhow::anyhow!("redis hiccup"))) })
+    }
+}
+
+#[tokio::test]
+async fn a_failed_delivery_on_the_redis_inbox_releases_its_claim_so_the_next_one_applies_it() {
+    let prefix = shared::test_utils::unique_redis_prefix();
+    let conn = redis_conn().await;
+    let group = format!("g-{}", Uuid::now_v7());
+    let topic = format!("test.{}", Uuid::now_v7().simple());
+    let broken = redis_consumer(&group, &topic, &conn, &prefix, Arc::new(Broken));
+    let working = redis_consumer(&group, &topic, &conn, &prefix, Arc::new(RedisCounter));
+    let env = envelope(Uuid::now_v7());
+    assert!(matches!(
+        broken.deliver(&env).await,
+        Err(HandlerError::Transient(_))
+    ));
+    assert_eq!(working.deliver(&env).await.unwrap(), Outcome::Handled);
+    let (list, count) = redis_effects(&conn, &prefix, &group).await;
+    assert_eq!(list, vec![env.event_id.to_string()]);
+    assert_eq!(count, 1);
+}
+
+/// Handles like `Recorder`, except that one event violates a unique constraint.
+struct ViolatesConstraint {
+    bad: Uuid,
+    rec: Arc<Recorder>,
+}
+
+impl EventHandler for ViolatesConstraint {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut sqlx::PgConnection,
+        event: &'a Envelope,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            if event.event_id == self.bad {
+                for _ in 0..2 {
+                    sqlx::query(
+                        "INSERT INTO effects (seq, event_id, aggregate_id, consumer) VALUES (-1, $1, $2, 'bad')",
+                    )
+                    .bind(event.event_id)
+                    .bind(&event.aggregate_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            self.rec.handle(tx, event).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_constraint_violation_in_a_handler_is_dead_lettered_at_once_and_the_next_message_is_handled(
+) {
+    let h = Harness::new(1).await;
+    let bad = h.write(Uuid::now_v7()).await;
+    let good = h.write(Uuid::now_v7()).await;
+    h.relay(&brokers()).drain().await.unwrap();
+    let rec = Recorder::new("c1");
     let group = format!("g-{}", Uuid::now_v7());
     let mut config = ConsumerConfig::new(&brokers(), &group, &[&h.topic]);
     config.base_backoff = Duration::from_millis(50);
-    let consumer =
-        EventConsumer::redis(config, conn.clone(), &prefix, Arc::new(RedisCounter)).unwrap();
-    let c = Running::consumer(consumer);
-    let counter = format!("{prefix}inbox:{group}:count");
-    let mut c2 = conn.clone();
-    let mut handled_list: Vec<String> = vec![];
-    for _ in 0..300 {
-        handled_list = redis::cmd("LRANGE")
-            .arg(format!("{counter}:events"))
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut c2)
-            .await
-            .unwrap();
-        if !handled_list.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // Let the two duplicates arrive too.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let handler = Arc::new(ViolatesConstraint {
+        bad: bad.event_id,
+        rec: rec.clone(),
+    });
+    let c = Running::consumer(EventConsumer::postgres(config, h.db.clone(), handler).unwrap());
+    let effects = h.wait_for_effects(1, WAIT).await;
+    let dlq = read_all(&brokers(), &format!("{}.dlq", h.topic), 1).await;
     c.stop().await;
-    let count: i64 = redis::cmd("GET")
-        .arg(&counter)
-        .query_async(&mut c2)
+    assert_eq!(
+        effects.iter().map(|e| e.0).collect::<Vec<_>>(),
+        vec![good.event_id]
+    );
+    assert_eq!(dlq.len(), 1);
+    let (headers, payload) = &dlq[0];
+    assert_eq!(
+        header(headers, "dlq_reason").as_deref(),
+        Some("permanent_error")
+    );
+    let error = header(headers, "dlq_error").unwrap();
+    assert!(error.contains("unique constraint"), "{error}");
+    assert_eq!(
+        header(headers, "dlq_attempts").as_deref(),
+        Some("1"),
+        "not retried"
+    );
+    assert_eq!(
+        Envelope::from_json(payload.as_deref().unwrap())
+            .unwrap()
+            .event_id,
+        bad.event_id
+    );
+    assert_eq!(
+        rec.attempts_of(bad.event_id),
+        0,
+        "never got past the violation"
+    );
+    let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE event_id = $1")
+        .bind(bad.event_id)
+        .fetch_one(&h.db)
         .await
         .unwrap();
-    assert_eq!(count, 1, "three deliveries, one effect");
-    assert_eq!(handled_list, vec![env.event_id.to_string()]);
+    assert_eq!(inbox, 0, "its transaction rolled back");
+}
+
+/// Fails one event transiently until a deadline, then handles like `Recorder`.
+struct FailsUntil {
+    event: Uuid,
+    until: tokio::time::Instant,
+    attempts: std::sync::atomic::AtomicU32,
+    rec: Arc<Recorder>,
+}
+
+impl EventHandler for FailsUntil {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut sqlx::PgConnection,
+        event: &'a Envelope,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            if event.event_id == self.event {
+                self.attempts
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if tokio::time::Instant::now() < self.until {
+                    return Err(HandlerError::Transient(anyhow::anyhow!("database down")));
+                }
+            }
+            self.rec.handle(tx, event).await
+        })
+    }
+}
+
+fn counter_value(name: &str, group: &str) -> f64 {
+    let text = shared::metrics::handle().unwrap().render();
+    let prefix = format!("{name}{{group=\"{group}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn retrying_longer_than_the_poll_interval_keeps_the_member_in_its_group_and_the_order_intact()
+{
+    shared::metrics::handle();
+    let h = Harness::new(1).await;
+    let order = Uuid::now_v7();
+    let first = h.write(order).await;
+    let second = h.write(order).await;
+    let third = h.write(order).await;
+    h.relay(&brokers()).drain().await.unwrap();
+    let rec = Recorder::new("c1");
+    let group = format!("g-{}", Uuid::now_v7());
+    let mut config = ConsumerConfig::new(&brokers(), &group, &[&h.topic]);
+    config.base_backoff = Duration::from_millis(200);
+    config.max_backoff = Duration::from_secs(1);
+    // The shortest librdkafka allows (the session timeout); the handler fails for 2.5 times it.
+    config.max_poll_interval = Duration::from_secs(6);
+    let handler = Arc::new(FailsUntil {
+        event: first.event_id,
+        until: tokio::time::Instant::now() + Duration::from_secs(15),
+        attempts: Default::default(),
+        rec: rec.clone(),
+    });
+    let consumer = EventConsumer::postgres(config, h.db.clone(), handler.clone()).unwrap();
+    let health = consumer.health();
+    let revoked_before = counter_value("events_consumer_revocations_total", &group);
+    let c = Running::consumer(consumer);
+    let effects = h.wait_for_effects(3, Duration::from_secs(60)).await;
+    let revoked_after = counter_value("events_consumer_revocations_total", &group);
+    c.stop().await;
+    assert_eq!(
+        effects.iter().map(|e| e.0).collect::<Vec<_>>(),
+        vec![first.event_id, second.event_id, third.event_id],
+        "nothing skipped, nothing overtook the retried event, nothing twice"
+    );
+    assert!(
+        handler.attempts.load(std::sync::atomic::Ordering::SeqCst) > 2,
+        "it really was retried"
+    );
+    assert_eq!(
+        revoked_after, revoked_before,
+        "no partition was taken away (no eviction, no rebalance)"
+    );
+    assert_eq!(health.rebuilds(), 0, "the watchdog saw a healthy member");
 }
 
 #[tokio::test]
@@ -382,7 +739,7 @@ async fn published_rows_past_retention_are_cleaned_up_and_pending_ones_kept() {
         .await
         .unwrap();
     assert_eq!(left, vec![recent.event_id, pending.event_id]);
-    let (backlog, age) = relay.record_backlog().await.unwrap();
-    assert_eq!(backlog, 1, "the unpublished row is the backlog");
-    assert!(age >= 0.0);
+    let backlog = relay.record_backlog().await.unwrap();
+    assert_eq!(backlog.pending, 1, "the unpublished row is the backlog");
+    assert!(backlog.oldest_pending_age_seconds >= 0.0);
 }

@@ -1,0 +1,349 @@
+//! The consumer against a broker that stalls (docs/events.md): a paused broker process (longer
+//! than the session timeout), the liveness signal of a consumer that cannot consume, and a group
+//! losing a member. Each test runs its own broker, so stopping it disturbs no other.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use shared::consumer::{ConsumerConfig, ConsumerHealth, EventConsumer};
+use uuid::Uuid;
+
+use crate::harness::*;
+
+/// Longer than the session timeout (6 s): the case librdkafka did not always recover from.
+const STALL: Duration = Duration::from_secs(10);
+/// From the broker's return to the next event handled: the watchdog's stall timeout plus a rejoin.
+const RECOVERY: Duration = Duration::from_secs(40);
+
+/// A broker process of the test's own, which the test can pause and resume.
+pub struct OwnBroker {
+    dir: std::path::PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnBroker {
+    fn tansu() -> String {
+        std::env::var("TANSU_BIN").unwrap_or_else(|_| {
+            format!(
+                "{}/.cache/koupang/bin/tansu",
+                std::env::var("HOME").unwrap_or_default()
+            )
+        })
+    }
+
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("koupang-broker-{}", Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut b = Self {
+            dir,
+            port,
+            child: None,
+        };
+        b.restart().await;
+        b
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub async fn restart(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(Self::tansu())
+            .current_dir(&self.dir)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "sqlite://tansu.db",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu (built by make test; set TANSU_BIN)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("own broker did not start");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("broker running").id();
+        let status = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {sig} {pid}");
+    }
+
+    /// Freeze the broker process (connections stay open, nothing answers).
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A consumer whose watchdog looks every second and calls it stalled after 6 s.
+fn watched_consumer(
+    h: &Harness,
+    brokers: &str,
+    group: &str,
+    rec: std::sync::Arc<Recorder>,
+) -> EventConsumer {
+    let mut config = ConsumerConfig::new(brokers, group, &[&h.topic]);
+    config.base_backoff = Duration::from_millis(50);
+    config.max_backoff = Duration::from_millis(200);
+    config.stall_timeout = Duration::from_secs(6);
+    config.watchdog_interval = Duration::from_secs(1);
+    EventConsumer::postgres(config, h.db.clone(), rec).unwrap()
+}
+
+/// Per consumer, per aggregate, the event ids in the order they took effect.
+fn by_consumer_and_aggregate(
+    effects: &[(Uuid, String, String)],
+) -> HashMap<String, HashMap<String, Vec<Uuid>>> {
+    let mut out: HashMap<String, HashMap<String, Vec<Uuid>>> = HashMap::new();
+    for (event, agg, consumer) in effects {
+        out.entry(consumer.clone())
+            .or_default()
+            .entry(agg.clone())
+            .or_default()
+            .push(*event);
+    }
+    out
+}
+
+/// Write one event for each order, publish it, and wait until every one of `consumers` handled
+/// all written so far: each once, per order in the written order.
+async fn write_round_and_wait(
+    h: &Harness,
+    orders: &[Uuid],
+    consumers: &[&str],
+    written: &mut HashMap<String, Vec<Uuid>>,
+    round: &str,
+) {
+    for o in orders {
+        let e = h.write(*o).await;
+        written.entry(o.to_string()).or_default().push(e.event_id);
+    }
+    let total: usize = written.values().map(Vec::len).sum::<usize>() * consumers.len();
+    let effects = h.wait_for_effects(total, RECOVERY).await;
+    let seen = by_consumer_and_aggregate(&effects);
+    for c in consumers {
+        assert_eq!(
+            seen.get(*c),
+            Some(&*written),
+            "{round}: consumer {c} handled every event, once, in order, within {RECOVERY:?}"
+        );
+    }
+    assert_eq!(effects.len(), total, "{round}: nothing else");
+}
+
+async fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// Multi-threaded like a service's runtime: on a single thread the lost consumer was not seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_resumes_after_every_broker_stall_longer_than_the_session_timeout() {
+    let broker = OwnBroker::start().await;
+    let h = Harness::with_brokers(&broker.brokers(), 3).await;
+    let relay = Running::relay(h.relay(&broker.brokers()));
+    // Three consumers (three groups) so that each round is three chances to lose one.
+    let names = ["c1", "c2", "c3"];
+    let running: Vec<Running> = names
+        .iter()
+        .map(|n| {
+            Running::consumer(watched_consumer(
+                &h,
+                &broker.brokers(),
+                &new_group(),
+                Recorder::new(n),
+            ))
+        })
+        .collect();
+    let orders: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    let mut written = HashMap::new();
+    write_round_and_wait(&h, &orders, &names, &mut written, "before any stall").await;
+    for round in 1..=4 {
+        broker.pause();
+        tokio::time::sleep(STALL).await; // the fault itself, not a wait for an effect
+        broker.resume();
+        let round = format!("after stall {round}");
+        write_round_and_wait(&h, &orders, &names, &mut written, &round).await;
+    }
+    for c in running {
+        c.stop().await;
+    }
+    relay.stop().await;
+}
+
+fn stalled_gauge(group: &str) -> Option<f64> {
+    let text = shared::metrics::handle().unwrap().render();
+    let prefix = format!("events_consumer_stalled{{group=\"{group}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|v| v.trim().parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_cannot_consume_says_so_in_readiness_and_a_gauge_until_it_consumes_again() {
+    shared::metrics::handle();
+    let broker = OwnBroker::start().await;
+    let h = Harness::with_brokers(&broker.brokers(), 1).await;
+    let rec = Recorder::new("c1");
+    let group = new_group();
+    let consumer = watched_consumer(&h, &broker.brokers(), &group, rec);
+    let health: ConsumerHealth = consumer.health();
+    let mut checks = shared::health::HealthChecks::default();
+    health.register(&mut checks);
+    let c = Running::consumer(consumer);
+    let first = h.write(Uuid::now_v7()).await;
+    h.relay(&broker.brokers()).drain().await.unwrap();
+    assert_eq!(h.wait_for_effects(1, RECOVERY).await.len(), 1);
+    let (ready, _) = checks.run().await;
+    assert!(ready, "a consuming consumer is ready");
+
+    broker.pause();
+    wait_until(
+        "stalled while the broker is frozen",
+        Duration::from_secs(30),
+        || health.is_stalled(),
+    )
+    .await;
+    let (ready, map) = checks.run().await;
+    let name = format!("consumer:{group}");
+    assert!(!ready, "not ready while stalled: {map:?}");
+    assert_eq!(
+        map.get(&name),
+        Some(&serde_json::json!("unavailable")),
+        "{map:?}"
+    );
+    assert_eq!(stalled_gauge(&group), Some(1.0));
+
+    broker.resume();
+    let second = h.write(Uuid::now_v7()).await;
+    h.relay(&broker.brokers()).drain().await.unwrap();
+    let effects = h.wait_for_effects(2, RECOVERY).await;
+    assert_eq!(
+        effects.iter().map(|e| e.0).collect::<Vec<_>>(),
+        vec![first.event_id, second.event_id]
+    );
+    wait_until(
+        "ready again once consuming",
+        Duration::from_secs(15),
+        || !health.is_stalled(),
+    )
+    .await;
+    let (ready, map) = checks.run().await;
+    assert!(ready, "{map:?}");
+    assert_eq!(stalled_gauge(&group), Some(0.0));
+    c.stop().await;
+}
+
+fn new_group() -> String {
+    format!("g-{}", Uuid::now_v7())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_two_consumers_splits_partitions_and_losing_one_midstream_loses_nothing() {
+    // Its own broker: the shared one's group coordinator also serves every service test's
+    // groups, and under that load tansu has handed out stale assignments (ADR 003).
+    let broker = OwnBroker::start().await;
+    let h = Harness::with_brokers(&broker.brokers(), 6).await;
+    let orders: Vec<Uuid> = (0..60).map(|_| Uuid::now_v7()).collect();
+    let mut all = std::collections::HashSet::new();
+    for _ in 0..2 {
+        for o in &orders {
+            all.insert(h.write(*o).await.event_id);
+        }
+    }
+    let group = new_group();
+    let c1 = h.consumer(&broker.brokers(), &group, Recorder::new("c1"));
+    let c2 = h.consumer(&broker.brokers(), &group, Recorder::new("c2"));
+    let (h1, h2) = (c1.health(), c2.health());
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let c1 = tokio::spawn(c1.run(rx.clone()));
+    let c2 = tokio::spawn(c2.run(rx));
+    // Traffic starts once the group has formed with both members holding partitions.
+    wait_until("both members assigned", RECOVERY, || {
+        h1.assigned_partitions() > 0
+            && h2.assigned_partitions() > 0
+            && h1.assigned_partitions() + h2.assigned_partitions() == 6
+    })
+    .await;
+    let relay = Running::relay(h.relay(&broker.brokers()));
+    let first = h.wait_for_effects(30, RECOVERY).await;
+    assert!(first.len() >= 30);
+    // A crash, not a stop: the member's task dies wherever it is, without its final commit
+    // (whatever it handled but had not committed comes again to the survivor).
+    c1.abort();
+    assert!(c1.await.unwrap_err().is_cancelled());
+    for _ in 0..2 {
+        for o in &orders {
+            all.insert(h.write(*o).await.event_id);
+        }
+    }
+    let effects = h.wait_for_effects(all.len(), Duration::from_secs(60)).await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(15), c2).await;
+    relay.stop().await;
+    let handled: std::collections::HashSet<Uuid> = effects.iter().map(|e| e.0).collect();
+    let missing: Vec<&Uuid> = all.difference(&handled).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} events never handled",
+        missing.len(),
+        all.len()
+    );
+    assert_eq!(effects.len(), all.len(), "and each exactly once");
+    let by: std::collections::HashSet<&str> = effects.iter().map(|e| e.2.as_str()).collect();
+    assert!(
+        by.contains("c1") && by.contains("c2"),
+        "both members did work: {by:?}"
+    );
+}
