@@ -1,6 +1,8 @@
-//! The event backbone under load: relay throughput from a pre-filled outbox, and commit→handled
-//! latency through relay, broker and an inbox consumer at a steady write rate. Uses its own
-//! database (`koupang_bench_events`, recreated each run) and its own topic on the given broker.
+//! The event backbone under load: relay throughput from a pre-filled outbox (one event per order,
+//! and the backlog an outage leaves: 5 and 20 queued events per order, drained with the relay's
+//! runs and with heads only), and commit→handled latency through relay, broker and an inbox
+//! consumer at a steady write rate. Uses its own database (`koupang_bench_events`, recreated each
+//! run) and its own topic on the given broker.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,9 +18,64 @@ use uuid::Uuid;
 pub struct EventRows {
     pub relay_events: usize,
     pub relay_secs: f64,
+    pub backlogs: Vec<BacklogDrain>,
     pub rate: u32,
     pub latency: Vec<Duration>,
     pub latency_expected: usize,
+}
+
+/// One drain of a backlog with several events per order.
+pub struct BacklogDrain {
+    pub per_aggregate: usize,
+    /// `RelayConfig::run_length`: 1 is the heads-only claim (one event per order per round).
+    pub run_length: i64,
+    pub events: usize,
+    pub secs: f64,
+}
+
+/// Queue `events` events, `per` per order, written as an outage leaves them (every order's first
+/// event, then every order's second…), and time one relay draining them.
+async fn backlog_drain(
+    pool: &PgPool,
+    brokers: &str,
+    topic: &str,
+    events: usize,
+    per: usize,
+    run_length: i64,
+) -> anyhow::Result<BacklogDrain> {
+    let orders: Vec<Uuid> = (0..events / per).map(|_| Uuid::now_v7()).collect();
+    for _ in 0..per {
+        for chunk in orders.chunks(1000) {
+            let mut tx = pool.begin().await?;
+            for order in chunk {
+                shared::outbox::enqueue_envelope(&mut tx, topic, &event(*order)?).await?;
+            }
+            tx.commit().await?;
+        }
+    }
+    let config = RelayConfig {
+        batch_size: 1000,
+        run_length,
+        ..RelayConfig::default()
+    };
+    let producer = shared::kafka::producer(brokers, "bench-relay")?;
+    let relay = OutboxRelay::new("bench", pool.clone(), producer, config);
+    let started = Instant::now();
+    let drained = relay.drain().await?;
+    let secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(drained.failed == 0, "{} publishes failed", drained.failed);
+    anyhow::ensure!(
+        drained.published == orders.len() * per,
+        "drained {} of {}",
+        drained.published,
+        orders.len() * per
+    );
+    Ok(BacklogDrain {
+        per_aggregate: per,
+        run_length,
+        events: drained.published,
+        secs,
+    })
 }
 
 struct Latency(Arc<Mutex<Vec<Duration>>>);
@@ -109,6 +166,14 @@ pub async fn run(
     let relay_secs = started.elapsed().as_secs_f64();
     anyhow::ensure!(drained.failed == 0, "{} publishes failed", drained.failed);
 
+    // 1b. The backlog after an outage: several events per order, drained with runs and heads-only.
+    let mut backlogs = Vec::new();
+    for per in [5, 20] {
+        for run_length in [RelayConfig::default().run_length, 1] {
+            backlogs.push(backlog_drain(&pool, brokers, &topic, prefill, per, run_length).await?);
+        }
+    }
+
     // 2. Latency at a steady rate: writer → outbox → relay (LISTEN) → broker → consumer.
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -148,6 +213,7 @@ pub async fn run(
     Ok(EventRows {
         relay_events: drained.published,
         relay_secs,
+        backlogs,
         rate,
         latency,
         latency_expected: total,

@@ -282,6 +282,23 @@ async fn events_scenario(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()>
         p99: Duration::ZERO,
         max: Duration::from_secs_f64(r.relay_secs),
     });
+    // Backlog drains: rps is events/s, max is the time to drain (the recovery after an outage).
+    for b in &r.backlogs {
+        rows.push(Row {
+            name: format!(
+                "events: backlog of {} ({} per order), run_length {}",
+                b.events, b.per_aggregate, b.run_length
+            ),
+            concurrency: 1,
+            requests: b.events,
+            errors: 0,
+            rps: b.events as f64 / b.secs,
+            p50: Duration::ZERO,
+            p90: Duration::ZERO,
+            p99: Duration::ZERO,
+            max: Duration::from_secs_f64(b.secs),
+        });
+    }
     let mut lat = r.latency.clone();
     lat.sort();
     let pct = |p: f64| {
