@@ -675,3 +675,118 @@ async fn three_relays_draining_a_preloaded_backlog_share_the_work_and_keep_every
         "each relay published some of the backlog: {publishers:?}"
     );
 }
+
+/// A relay producer like `shared::kafka::producer`, but whose records fail after `timeout`
+/// without an acknowledgement (10 s in production), so a short outage makes publishes fail.
+///
+/// Not idempotent: with `enable.idempotence=true`, once records had timed out, tansu 0.6 answered
+/// every later produce of that producer with "Unknown broker error", even after the broker was
+/// back (reproduced twice; a fresh producer is not affected). That is a limit of the local broker
+/// recorded in docs/events.md, not what this test is about: a run sends each row only after the
+/// previous one was acknowledged, so per-order order does not depend on idempotence.
+fn producer_failing_after(brokers: &str, timeout: Duration) -> rdkafka::producer::FutureProducer {
+    rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "test-relay")
+        .set("enable.idempotence", "false")
+        .set("acks", "all")
+        .set("linger.ms", "1")
+        .set(
+            "batch.num.messages",
+            shared::kafka::MAX_BATCH_RECORDS.to_string(),
+        )
+        .set("message.timeout.ms", timeout.as_millis().to_string())
+        .create()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_outage_longer_than_the_delivery_timeout_backs_off_and_then_drains_every_order_in_sequence(
+) {
+    let mut broker = OwnBroker::start().await;
+    let h = Harness::with_brokers(&broker.brokers(), 3).await;
+    let relay = Running::relay(OutboxRelay::new(
+        "test",
+        h.db.clone(),
+        producer_failing_after(&broker.brokers(), Duration::from_millis(1500)),
+        RelayConfig {
+            base_backoff: Duration::from_millis(300),
+            max_backoff: Duration::from_secs(2),
+            ..quick()
+        },
+    ));
+    let orders: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+    let mut written = write_backlog(&h, &orders, 1).await;
+    until("the first events are published", || async {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                .fetch_one(&h.db)
+                .await
+                .unwrap();
+        pending == 0
+    })
+    .await;
+    broker.stop();
+    for (agg, events) in write_backlog(&h, &orders, 3).await {
+        written.get_mut(&agg).unwrap().extend(events);
+    }
+    // Every order's head fails again and again and waits out a growing delay before the next
+    // attempt; nothing behind a head is tried meanwhile.
+    let backing_off = std::cell::Cell::new(false);
+    until(
+        "each order's head failed at least twice, one seen waiting out its backoff",
+        || async {
+            let (failed_twice, waiting): (i64, bool) = sqlx::query_as(
+                "SELECT count(*) FILTER (WHERE attempts >= 2 AND last_error IS NOT NULL),
+                        coalesce(bool_or(claimed_by IS NULL AND last_error IS NOT NULL
+                                         AND next_attempt_at > now()), false)
+                 FROM (SELECT DISTINCT ON (aggregate_id) attempts, last_error, claimed_by,
+                              next_attempt_at
+                       FROM outbox WHERE published_at IS NULL
+                       ORDER BY aggregate_id, id) heads",
+            )
+            .fetch_one(&h.db)
+            .await
+            .unwrap();
+            backing_off.set(backing_off.get() || waiting);
+            failed_twice == orders.len() as i64 && backing_off.get()
+        },
+    )
+    .await;
+    let published_during_outage: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+            .fetch_one(&h.db)
+            .await
+            .unwrap();
+    assert_eq!(published_during_outage, 4, "nothing published while down");
+    let error: String =
+        sqlx::query_scalar("SELECT last_error FROM outbox WHERE last_error IS NOT NULL LIMIT 1")
+            .fetch_one(&h.db)
+            .await
+            .unwrap();
+    assert!(error.contains("timed out"), "a delivery timeout: {error}");
+
+    broker.restart().await;
+    let c = Running::consumer(h.consumer(
+        &broker.brokers(),
+        &format!("g-{}", Uuid::now_v7()),
+        Recorder::new("c1"),
+    ));
+    let total: usize = written.values().map(Vec::len).sum();
+    let effects = h.wait_for_effects(total, WAIT).await;
+    c.stop().await;
+    relay.stop().await;
+    let seen = first_seen_order(&effects);
+    for (agg, events) in &written {
+        assert_eq!(&seen[agg], events, "nothing lost, order of {agg} kept");
+    }
+    assert_eq!(effects.len(), total, "no event took effect twice");
+    let (pending, parked): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE published_at IS NULL),
+                count(*) FILTER (WHERE parked_at IS NOT NULL) FROM outbox",
+    )
+    .fetch_one(&h.db)
+    .await
+    .unwrap();
+    assert_eq!((pending, parked), (0, 0), "timeouts never park a row");
+}
