@@ -1,6 +1,11 @@
 //! Access-token verification for every service. Identity signs short-lived EdDSA (Ed25519) JWTs with
 //! a private key only it holds; every service verifies them here with the public key, so no other
 //! service can mint a token. `AuthUser` is the extractor; role guards sit on it.
+//!
+//! Tokens live 15 minutes, so logout-all, deactivation, a role or password change must also void
+//! the tokens already out: identity writes a per-user mark "tokens issued up to T are void" to
+//! Redis (`revoke_access_tokens`), and `AuthUser` consults it through `TokenRevocations`, with a
+//! cache of at most one second (docs/adr/010).
 
 use std::sync::Arc;
 
@@ -65,6 +70,8 @@ pub enum AuthError {
     Expired,
     #[error("invalid token")]
     Invalid,
+    #[error("token revoked")]
+    Revoked,
 }
 
 impl From<AuthError> for ApiError {
@@ -80,6 +87,11 @@ impl From<AuthError> for ApiError {
             AuthError::Invalid => {
                 ApiError::unauthorized("INVALID_TOKEN", "the access token is not valid")
             }
+            AuthError::Revoked => ApiError::unauthorized(
+                "TOKEN_REVOKED",
+                "the access token was revoked (logout, deactivation, role or password change); \
+                 log in again or refresh",
+            ),
         }
     }
 }
@@ -272,11 +284,212 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
         let claims = verifier.verify(token)?;
+        if let Some(revocations) = parts.extensions.get::<Arc<TokenRevocations>>().cloned() {
+            if revocations.is_revoked(&claims).await {
+                return Err(AuthError::Revoked.into());
+            }
+        }
         Ok(AuthUser {
             id: claims.sub,
             role: claims.role,
             token_id: claims.jti,
         })
+    }
+}
+
+/// The Redis key of `user`'s revocation mark under the stack's key prefix (all services of one
+/// stack share `redis_prefix`, so they read the key identity writes).
+pub fn revocation_key(prefix: &str, user: Uuid) -> String {
+    format!("{prefix}auth:revoked:{user}")
+}
+
+/// When a token was issued, in unix milliseconds: from its `jti` (a UUIDv7, whose first 48 bits
+/// are the issuing millisecond; identity always mints them so), else from `iat` (whole seconds).
+pub fn issued_at_millis(claims: &Claims) -> i64 {
+    match claims.jti.get_version() {
+        Some(uuid::Version::SortRand) => claims
+            .jti
+            .get_timestamp()
+            .map(|t| {
+                let (secs, nanos) = t.to_unix();
+                secs as i64 * 1000 + i64::from(nanos / 1_000_000)
+            })
+            .unwrap_or(claims.iat * 1000),
+        _ => claims.iat * 1000,
+    }
+}
+
+/// Void every access token of `user` issued up to now: writes the mark `revocation_key` = now in
+/// unix milliseconds, kept for `lifetime` (the access-token lifetime plus leeway: after that, every
+/// token it voids has expired anyway). Returns the mark. Call it after the change that motivates it
+/// has committed, so that a token issued after the mark carries the new state.
+pub async fn revoke_access_tokens(
+    redis: &crate::redis::RedisPool,
+    user: Uuid,
+    lifetime: std::time::Duration,
+) -> redis::RedisResult<i64> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut conn = redis.conn();
+    redis::cmd("SET")
+        .arg(revocation_key(&redis.key(&[]), user))
+        .arg(now)
+        .arg("PX")
+        .arg(lifetime.as_millis().max(1) as u64)
+        .query_async::<()>(&mut conn)
+        .await?;
+    Ok(now)
+}
+
+/// How long a looked-up mark (or its absence) is trusted: a revocation reaches every service within
+/// this, plus one Redis round trip.
+pub const REVOCATION_CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+/// A Redis lookup slower than this counts as a failure (the token is then accepted, ADR 010).
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(300);
+/// A dead Redis is re-dialled at most this often, so requests do not queue on connects.
+const RECONNECT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// Above this many cached users, expired entries are dropped (and all, if none had expired).
+const CACHE_MAX: usize = 10_000;
+
+/// The revocation check `AuthUser` runs after a token verifies. Installed by `Infra::serve` next to
+/// the `JwtVerifier`. Fails open: when Redis cannot answer, the token is accepted (and the failure
+/// logged and counted in `auth_revocation_checks_total{result="error"}`), see docs/adr/010.
+pub struct TokenRevocations {
+    prefix: String,
+    source: Source,
+    /// user → (when looked up, the mark then).
+    cache: std::sync::Mutex<std::collections::HashMap<Uuid, (std::time::Instant, Option<i64>)>>,
+}
+
+enum Source {
+    /// The service's own Redis connection.
+    Pool(redis::aio::ConnectionManager),
+    /// A service without Redis of its own (catalog): connected on first use, re-dialled at most
+    /// every `RECONNECT_EVERY`.
+    Lazy {
+        client: redis::Client,
+        manager: std::sync::RwLock<Option<redis::aio::ConnectionManager>>,
+        next_attempt: tokio::sync::Mutex<std::time::Instant>,
+    },
+}
+
+impl std::fmt::Debug for TokenRevocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRevocations")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenRevocations {
+    /// Through the service's Redis pool when it has one, else its own lazy connection to
+    /// `config.redis_url`.
+    pub fn new(
+        config: &crate::config::CommonConfig,
+        pool: Option<&crate::redis::RedisPool>,
+    ) -> anyhow::Result<Self> {
+        let source = match pool {
+            Some(p) => Source::Pool(p.conn()),
+            None => Source::Lazy {
+                client: redis::Client::open(config.redis_url.expose())
+                    .map_err(|e| anyhow::anyhow!("invalid redis_url: {e}"))?,
+                manager: std::sync::RwLock::new(None),
+                next_attempt: tokio::sync::Mutex::new(std::time::Instant::now()),
+            },
+        };
+        Ok(Self {
+            prefix: config.redis_prefix.clone(),
+            source,
+            cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    /// Whether `claims` were issued at or before their user's revocation mark.
+    pub async fn is_revoked(&self, claims: &Claims) -> bool {
+        let mark = match self.cached(claims.sub) {
+            Some(mark) => mark,
+            None => match self.lookup(claims.sub).await {
+                Ok(mark) => {
+                    self.remember(claims.sub, mark);
+                    metrics::counter!("auth_revocation_checks_total", "result" => "looked_up")
+                        .increment(1);
+                    mark
+                }
+                Err(e) => {
+                    metrics::counter!("auth_revocation_checks_total", "result" => "error")
+                        .increment(1);
+                    tracing::warn!(error = %e, "token revocation check failed; token accepted");
+                    None
+                }
+            },
+        };
+        mark.is_some_and(|t| issued_at_millis(claims) <= t)
+    }
+
+    fn cached(&self, user: Uuid) -> Option<Option<i64>> {
+        let cache = self.cache.lock().ok()?;
+        cache
+            .get(&user)
+            .filter(|(at, _)| at.elapsed() < REVOCATION_CACHE_FOR)
+            .map(|(_, mark)| *mark)
+    }
+
+    fn remember(&self, user: Uuid, mark: Option<i64>) {
+        let Ok(mut cache) = self.cache.lock() else {
+            return;
+        };
+        if cache.len() >= CACHE_MAX {
+            cache.retain(|_, (at, _)| at.elapsed() < REVOCATION_CACHE_FOR);
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(user, (std::time::Instant::now(), mark));
+    }
+
+    async fn lookup(&self, user: Uuid) -> anyhow::Result<Option<i64>> {
+        let mut conn = self.conn().await?;
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(revocation_key(&self.prefix, user));
+        let get = cmd.query_async::<Option<i64>>(&mut conn);
+        Ok(tokio::time::timeout(LOOKUP_TIMEOUT, get)
+            .await
+            .map_err(|_| anyhow::anyhow!("Redis did not answer within {LOOKUP_TIMEOUT:?}"))??)
+    }
+
+    async fn conn(&self) -> anyhow::Result<redis::aio::ConnectionManager> {
+        let (client, manager, next_attempt) = match &self.source {
+            Source::Pool(c) => return Ok(c.clone()),
+            Source::Lazy {
+                client,
+                manager,
+                next_attempt,
+            } => (client, manager, next_attempt),
+        };
+        if let Some(c) = manager.read().ok().and_then(|m| m.clone()) {
+            return Ok(c);
+        }
+        // One request dials; the others wait for it at most one lookup timeout.
+        let mut next = tokio::time::timeout(LOOKUP_TIMEOUT, next_attempt.lock())
+            .await
+            .map_err(|_| anyhow::anyhow!("still connecting to Redis"))?;
+        if let Some(c) = manager.read().ok().and_then(|m| m.clone()) {
+            return Ok(c);
+        }
+        if std::time::Instant::now() < *next {
+            anyhow::bail!("Redis unreachable; next connection attempt later");
+        }
+        *next = std::time::Instant::now() + RECONNECT_EVERY;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(LOOKUP_TIMEOUT)
+            .set_response_timeout(LOOKUP_TIMEOUT)
+            .set_factor(2)
+            .set_max_delay(500)
+            .set_number_of_retries(1);
+        let c = redis::aio::ConnectionManager::new_with_config(client.clone(), config).await?;
+        if let Ok(mut m) = manager.write() {
+            *m = Some(c.clone());
+        }
+        Ok(c)
     }
 }
 
@@ -382,6 +595,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v.verify(&hs), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn the_issue_time_is_the_v7_jtis_millisecond_and_otherwise_iat() {
+        let mut c = claims(60);
+        c.iat = 1_700_000_000;
+        c.jti = Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            1_700_000_000,
+            123_456_789,
+        ));
+        assert_eq!(issued_at_millis(&c), 1_700_000_000_123);
+        c.jti = Uuid::from_u128(0x1234);
+        assert_eq!(issued_at_millis(&c), 1_700_000_000_000);
     }
 
     #[test]

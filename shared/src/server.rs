@@ -300,6 +300,11 @@ impl Infra {
             .method_not_allowed_fallback(crate::error::method_not_allowed);
         if let Some(v) = &self.verifier {
             router = router.layer(Extension(v.clone()));
+            // Tokens voided by identity (logout-all, deactivation, role/password change) are
+            // refused within a second (docs/adr/010).
+            let revocations =
+                crate::auth::TokenRevocations::new(&self.config, self.redis.as_ref())?;
+            router = router.layer(Extension(Arc::new(revocations)));
         }
         let name = self.name;
         let router = router

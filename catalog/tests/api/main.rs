@@ -11,5 +11,6 @@ mod inventory;
 mod listing;
 mod platform;
 mod products;
+mod revocation;
 mod saga;
 mod skus;

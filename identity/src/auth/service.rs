@@ -168,6 +168,23 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<TokenResponse, Ide
     Ok(tokens)
 }
 
+/// Void every access token `user` holds now (ADR 010): called after a change that ends sessions or
+/// changes what a token grants (deactivation, role, password, account deletion) has committed, so
+/// a token issued after the mark carries the new state. Best effort: when Redis cannot take the
+/// mark the change stands, is logged, and the old tokens live out their (short) lifetime, just as
+/// the services accept tokens when they cannot read marks.
+pub async fn void_access_tokens(state: &AppState, user: Uuid, why: &'static str) {
+    // The tokens' lifetime plus the verifiers' leeway and some clock skew.
+    let lifetime = std::time::Duration::from_secs(state.signer.ttl_secs() + 60);
+    match shared::auth::revoke_access_tokens(&state.redis, user, lifetime).await {
+        Ok(mark) => tracing::info!(user_id = %user, why, mark, "access tokens voided"),
+        Err(e) => tracing::error!(
+            user_id = %user, why, error = %e,
+            "could not void access tokens; they stay valid until they expire"
+        ),
+    }
+}
+
 /// Revoke the session the refresh token belongs to. Unknown tokens are accepted silently: logging
 /// out twice is not an error.
 pub async fn logout(state: &AppState, token: &str) -> Result<(), IdentityError> {
@@ -213,6 +230,7 @@ pub async fn change_password(
     users::set_password_hash(&mut *tx, user.id, &hash).await?;
     let revoked = repo::revoke_all_sessions(&mut *tx, user.id, "password_changed").await?;
     tx.commit().await?;
+    void_access_tokens(state, user.id, "password_changed").await;
     tracing::info!(revoked_sessions = revoked, "password changed");
     Ok(())
 }
@@ -368,6 +386,7 @@ pub async fn reset_password(
     repo::expire_unused_user_tokens(&mut *tx, user.id, repo::RESET_PASSWORD).await?;
     repo::revoke_all_sessions(&mut *tx, user.id, "password_reset").await?;
     tx.commit().await?;
+    void_access_tokens(state, user.id, "password_reset").await;
     forget_login_failures(state, &user).await;
     tracing::info!(user_id = %user.id, "password reset");
     Ok(())

@@ -323,6 +323,7 @@ pub async fn delete_me(
     auth_repo::revoke_all_sessions(&mut *tx, caller.id, "account_deleted").await?;
     auth_repo::delete_user_tokens(&mut *tx, caller.id).await?;
     tx.commit().await?;
+    crate::auth::service::void_access_tokens(state, caller.id, "account_deleted").await;
     tracing::info!("account closed");
     Ok(())
 }
@@ -410,6 +411,8 @@ pub async fn change_role(
     let user = repo::set_role(&state.db, id, role.as_str())
         .await?
         .ok_or(IdentityError::UserNotFound)?;
+    // Tokens still carrying the old role stop working; the user's next refresh gets the new one.
+    crate::auth::service::void_access_tokens(state, id, "role_changed").await;
     tracing::info!(role = role.as_str(), "role changed");
     user.try_into()
 }
@@ -457,6 +460,9 @@ pub async fn set_active(
         auth_repo::revoke_all_sessions(&mut *tx, id, "deactivated").await?;
     }
     tx.commit().await?;
+    if !active {
+        crate::auth::service::void_access_tokens(state, id, "deactivated").await;
+    }
     tracing::info!(status = target.as_str(), "user status changed");
     user.try_into()
 }

@@ -241,10 +241,12 @@ async fn deactivation_ends_sessions_and_blocks_login_until_reactivated() {
         "INVALID_REFRESH_TOKEN",
     )
     .await;
+    // The live access token is revoked (ADR 010); the user never used it here, so no service has
+    // a cached answer and the refusal is immediate.
     assert_error(
         app.get_auth("/api/v1/users/me", &s.access).await,
-        StatusCode::FORBIDDEN,
-        "ACCOUNT_DISABLED",
+        StatusCode::UNAUTHORIZED,
+        "TOKEN_REVOKED",
     )
     .await;
     let again: Value = app

@@ -10,6 +10,7 @@ mod operator;
 mod platform;
 mod profile;
 mod register;
+mod revocation;
 mod sessions;
 mod smtp_sink;
 mod tokens;
