@@ -17,6 +17,18 @@ use rdkafka::Offset;
 ///
 /// Batches hold at most `MAX_BATCH_RECORDS` records, which `resume_check` relies on.
 pub fn producer(brokers: &str, client_id: &str) -> anyhow::Result<FutureProducer> {
+    producer_with_timeout(brokers, client_id, DELIVERY_TIMEOUT)
+}
+
+/// How long a producer tries to deliver a record before the send fails.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `producer` with another delivery timeout (tests make outages longer than it in seconds).
+pub fn producer_with_timeout(
+    brokers: &str,
+    client_id: &str,
+    delivery_timeout: Duration,
+) -> anyhow::Result<FutureProducer> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("client.id", client_id)
@@ -24,7 +36,10 @@ pub fn producer(brokers: &str, client_id: &str) -> anyhow::Result<FutureProducer
         .set("acks", "all")
         .set("linger.ms", "1")
         .set("batch.num.messages", MAX_BATCH_RECORDS.to_string())
-        .set("message.timeout.ms", "10000")
+        .set(
+            "message.timeout.ms",
+            delivery_timeout.as_millis().to_string(),
+        )
         .set("socket.keepalive.enable", "true")
         .create()
         .map_err(|e| anyhow::anyhow!("Kafka producer for {brokers}: {e}"))

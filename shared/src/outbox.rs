@@ -26,11 +26,12 @@
 //! effects happen once.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
@@ -100,6 +101,12 @@ pub struct RelayConfig {
     /// Put before each row's topic when publishing (see `CommonConfig::kafka_topic_prefix`); the
     /// rows keep the logical name.
     pub topic_prefix: String,
+    /// With a producer factory (`OutboxRelay::with_producer_factory`): after publishes have failed
+    /// for this long without one success, or at once when the producer reports a fatal error,
+    /// the producer is replaced by a new one. An idempotent producer whose records timed out
+    /// during an outage is refused by tansu 0.6 ever after ("Unknown broker error"), and one that
+    /// hit a fatal error is refused by any broker; a new producer (a new producer id) is not.
+    pub producer_rebuild_after: Duration,
 }
 
 impl Default for RelayConfig {
@@ -115,9 +122,13 @@ impl Default for RelayConfig {
             retention: Duration::from_secs(3600),
             cleanup_interval: Duration::from_secs(60),
             topic_prefix: String::new(),
+            producer_rebuild_after: Duration::from_secs(30),
         }
     }
 }
+
+/// Makes the relay's producer (again): see `RelayConfig::producer_rebuild_after`.
+pub type ProducerFactory = Arc<dyn Fn() -> anyhow::Result<FutureProducer> + Send + Sync>;
 
 /// Rounds one relay has in flight at once: a round stuck on a slow partition does not hold back
 /// the next one (whose aggregates are other ones: a claimed head blocks its own aggregate).
@@ -214,7 +225,9 @@ pub type RelayHook = std::sync::Arc<
 
 pub struct OutboxRelay {
     pool: PgPool,
-    producer: FutureProducer,
+    /// Cloned for each send (a cheap handle), so a replacement never cuts off sends in flight.
+    producer: std::sync::Mutex<FutureProducer>,
+    factory: Option<ProducerFactory>,
     config: RelayConfig,
     id: Uuid,
     service: &'static str,
@@ -233,13 +246,55 @@ impl OutboxRelay {
     ) -> Self {
         Self {
             pool,
-            producer,
+            producer: std::sync::Mutex::new(producer),
+            factory: None,
             config,
             id: crate::id::new_id(),
             service,
             marked: Notify::new(),
             #[cfg(feature = "test-utils")]
             hook: None,
+        }
+    }
+
+    /// Let the relay replace its producer after a long run of failures (see
+    /// `RelayConfig::producer_rebuild_after`).
+    pub fn with_producer_factory(mut self, factory: ProducerFactory) -> Self {
+        self.factory = Some(factory);
+        self
+    }
+
+    fn producer(&self) -> FutureProducer {
+        match self.producer.lock() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replace the producer when publishes have failed for `producer_rebuild_after` (counted
+    /// from `failing_since`) or the producer has a fatal error. The old one is dropped off the
+    /// async threads: librdkafka may block while it gives up on queued records.
+    fn maybe_rebuild_producer(&self, failing_since: &mut Option<Instant>) {
+        let Some(factory) = &self.factory else { return };
+        let fatal = self.producer().client().fatal_error();
+        let overdue =
+            failing_since.is_some_and(|t| t.elapsed() >= self.config.producer_rebuild_after);
+        if fatal.is_none() && !overdue {
+            return;
+        }
+        match factory() {
+            Ok(fresh) => {
+                let old = match self.producer.lock() {
+                    Ok(mut p) => std::mem::replace(&mut *p, fresh),
+                    Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), fresh),
+                };
+                tokio::task::spawn_blocking(move || drop(old));
+                metrics::counter!("outbox_producer_rebuilds_total", "service" => self.service)
+                    .increment(1);
+                tracing::warn!(fatal = ?fatal, "outbox relay replaced its Kafka producer after failing publishes");
+                *failing_since = Some(Instant::now());
+            }
+            Err(e) => tracing::error!(error = %e, "outbox relay could not make a new producer"),
         }
     }
 
@@ -328,7 +383,7 @@ impl OutboxRelay {
             .key(row.aggregate_id.as_bytes())
             .payload(&payload)
             .headers(crate::kafka::headers(&env.headers()));
-        self.producer
+        self.producer()
             .send(record, Timeout::After(Duration::from_secs(5)))
             .await
             .map(|_| ())
@@ -628,6 +683,7 @@ impl OutboxRelay {
         let mut last_cleanup = Instant::now();
         let mut last_backlog = Instant::now() - Duration::from_secs(1);
         let mut pause = Duration::ZERO;
+        let mut failing_since: Option<Instant> = None;
         let mut claim_now = true;
         let mut in_flight = FuturesUnordered::new();
         let grow =
@@ -684,10 +740,15 @@ impl OutboxRelay {
             tokio::select! {
                 _ = shutdown.changed() => {}
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => match done {
-                    Ok(o) if o.failed > 0 && o.published == 0 => pause = grow(pause),
+                    Ok(o) if o.failed > 0 && o.published == 0 => {
+                        pause = grow(pause);
+                        failing_since.get_or_insert_with(Instant::now);
+                        self.maybe_rebuild_producer(&mut failing_since);
+                    }
                     Ok(o) => {
                         if o.published > 0 {
                             pause = Duration::ZERO;
+                            failing_since = None;
                             claim_now = true;
                         }
                     }

@@ -684,37 +684,32 @@ async fn three_relays_draining_a_preloaded_backlog_share_the_work_and_keep_every
 /// back (reproduced twice; a fresh producer is not affected). That is a limit of the local broker
 /// recorded in docs/events.md, not what this test is about: a run sends each row only after the
 /// previous one was acknowledged, so per-order order does not depend on idempotence.
-fn producer_failing_after(brokers: &str, timeout: Duration) -> rdkafka::producer::FutureProducer {
-    rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("client.id", "test-relay")
-        .set("enable.idempotence", "false")
-        .set("acks", "all")
-        .set("linger.ms", "1")
-        .set(
-            "batch.num.messages",
-            shared::kafka::MAX_BATCH_RECORDS.to_string(),
-        )
-        .set("message.timeout.ms", timeout.as_millis().to_string())
-        .create()
-        .unwrap()
-}
-
 #[tokio::test]
-async fn an_outage_longer_than_the_delivery_timeout_backs_off_and_then_drains_every_order_in_sequence(
+async fn an_outage_longer_than_the_delivery_timeout_backs_off_replaces_the_producer_and_drains_every_order_in_sequence(
 ) {
     let mut broker = OwnBroker::start().await;
     let h = Harness::with_brokers(&broker.brokers(), 3).await;
-    let relay = Running::relay(OutboxRelay::new(
-        "test",
-        h.db.clone(),
-        producer_failing_after(&broker.brokers(), Duration::from_millis(1500)),
-        RelayConfig {
-            base_backoff: Duration::from_millis(300),
-            max_backoff: Duration::from_secs(2),
-            ..quick()
-        },
-    ));
+    // The relay's own idempotent producer, with a delivery timeout of 1.5 s, and the factory
+    // that replaces it after 3 s of failures: tansu refuses an idempotent producer whose records
+    // timed out, so without the replacement nothing would drain after the outage.
+    let brokers = broker.brokers();
+    let make = move || {
+        shared::kafka::producer_with_timeout(&brokers, "test-relay", Duration::from_millis(1500))
+    };
+    let relay = Running::relay(
+        OutboxRelay::new(
+            "test",
+            h.db.clone(),
+            make().unwrap(),
+            RelayConfig {
+                base_backoff: Duration::from_millis(300),
+                max_backoff: Duration::from_secs(2),
+                producer_rebuild_after: Duration::from_secs(3),
+                ..quick()
+            },
+        )
+        .with_producer_factory(std::sync::Arc::new(make)),
+    );
     let orders: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
     let mut written = write_backlog(&h, &orders, 1).await;
     until("the first events are published", || async {
