@@ -80,7 +80,10 @@ async fn a_stored_line_that_cannot_be_read_is_an_error_never_a_free_or_missing_i
         "INTERNAL_ERROR",
     )
     .await;
-    assert!(!err.to_string().contains("not-a-price"), "no internals: {err}");
+    assert!(
+        !err.to_string().contains("not-a-price"),
+        "no internals: {err}"
+    );
     // Restoring the line makes the cart whole again: nothing else was touched.
     let _: () = redis::cmd("HSET")
         .arg(&snapshots)

@@ -6,7 +6,10 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "koupang-dlq", about = "Inspect and re-drive Koupang's dead-letter topics")]
+#[command(
+    name = "koupang-dlq",
+    about = "Inspect and re-drive Koupang's dead-letter topics"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
