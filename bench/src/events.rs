@@ -22,6 +22,39 @@ pub struct EventRows {
     pub rate: u32,
     pub latency: Vec<Duration>,
     pub latency_expected: usize,
+    /// The broker's CPU (percent of one core) while the latency consumer sat idle, when
+    /// `BENCH_BROKER_PID` names the broker process (`scripts/bench` sets it).
+    pub idle_cpu: Option<IdleCpu>,
+}
+
+pub struct IdleCpu {
+    pub percent: f64,
+    pub secs: u64,
+    pub fetch_wait: Duration,
+}
+
+/// CPU time (user + system) of process `pid` so far, in clock ticks, from `/proc/<pid>/stat`.
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let tick = |i: usize| -> anyhow::Result<u64> {
+        Ok(fields.get(i).context("short /proc stat")?.parse::<u64>()?)
+    };
+    Ok(tick(11)? + tick(12)?)
+}
+
+/// The broker's CPU over `secs` seconds (percent of one core), as `top` would show it.
+async fn idle_broker_cpu(pid: u32, secs: u64) -> anyhow::Result<f64> {
+    // USER_HZ, the unit of /proc's times: 100 on Linux.
+    const TICKS_PER_SEC: f64 = 100.0;
+    let before = cpu_ticks(pid)?;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let used = (cpu_ticks(pid)? - before) as f64 / TICKS_PER_SEC;
+    Ok(100.0 * used / started.elapsed().as_secs_f64())
 }
 
 /// One drain of a backlog with several events per order.
@@ -113,6 +146,16 @@ fn event(order: Uuid) -> anyhow::Result<Envelope> {
     )?)
 }
 
+/// `BENCH_FETCH_WAIT_MS`: the consumer's fetch wait for this run, to compare values (ADR 011).
+fn fetch_wait_override() -> anyhow::Result<Option<Duration>> {
+    match std::env::var("BENCH_FETCH_WAIT_MS") {
+        Ok(ms) => Ok(Some(Duration::from_millis(
+            ms.parse().context("BENCH_FETCH_WAIT_MS")?,
+        ))),
+        Err(_) => Ok(None),
+    }
+}
+
 async fn fresh_db(admin_url: &str) -> anyhow::Result<PgPool> {
     let mut admin = PgConnection::connect(admin_url)
         .await
@@ -179,12 +222,17 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let live_topic = format!("{topic}.live");
     shared::kafka::ensure_topics(brokers, &[&live_topic], 6).await?;
+    let mut consumer_config = ConsumerConfig::new(
+        brokers,
+        &format!("bench-{}", Uuid::now_v7()),
+        &[&live_topic],
+    );
+    if let Some(wait) = fetch_wait_override()? {
+        consumer_config.fetch_wait = wait;
+    }
+    let fetch_wait = consumer_config.fetch_wait;
     let consumer = EventConsumer::postgres(
-        ConsumerConfig::new(
-            brokers,
-            &format!("bench-{}", Uuid::now_v7()),
-            &[&live_topic],
-        ),
+        consumer_config,
         pool.clone(),
         Arc::new(Latency(latencies.clone())),
     )?;
@@ -206,6 +254,20 @@ pub async fn run(
     while latencies.lock().map(|v| v.len()).unwrap_or(0) < total && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // 3. The idle cost: the consumer stays subscribed with nothing to read.
+    let idle_cpu = match std::env::var("BENCH_BROKER_PID") {
+        Ok(pid) => {
+            // Let the last fetches and commits settle first.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let secs = 5;
+            Some(IdleCpu {
+                percent: idle_broker_cpu(pid.parse().context("BENCH_BROKER_PID")?, secs).await?,
+                secs,
+                fetch_wait,
+            })
+        }
+        Err(_) => None,
+    };
     let _ = stop_tx.send(true);
     let _ = consumer_task.await;
     let _ = relay_task.await;
@@ -217,5 +279,6 @@ pub async fn run(
         rate,
         latency,
         latency_expected: total,
+        idle_cpu,
     })
 }

@@ -317,6 +317,14 @@ async fn events_scenario(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()>
         p99: pct(0.99),
         max: lat.last().copied().unwrap_or_default(),
     });
+    if let Some(idle) = &r.idle_cpu {
+        println!(
+            "events: idle broker CPU {:.1}% of one core over {} s (one subscribed consumer, fetch wait {} ms)",
+            idle.percent,
+            idle.secs,
+            idle.fetch_wait.as_millis()
+        );
+    }
     Ok(())
 }
 

@@ -105,6 +105,11 @@ pub struct CommonConfig {
     /// Put before every topic name on the broker (`staging.` → `staging.orders.events`), so several
     /// stacks, or parallel tests, can share one broker. Empty by default.
     pub kafka_topic_prefix: String,
+    /// How long the broker may hold a consumer's fetch that has no data (`fetch.wait.max.ms`).
+    /// On Apache Kafka a fetch returns when data arrives, so this only bounds idle traffic; on
+    /// tansu every fetch is held this long, so it adds up to this much to each hop and sets the
+    /// idle broker's CPU (ADR 011).
+    pub kafka_fetch_wait_ms: u64,
 }
 
 impl CommonConfig {
@@ -129,6 +134,14 @@ impl CommonConfig {
             kafka_brokers: "127.0.0.1:9092".into(),
             kafka_topic_partitions: 6,
             kafka_topic_prefix: String::new(),
+            // ADR 011: Apache Kafka answers a fetch when data arrives, so production waits long;
+            // `make up` runs tansu, which holds every fetch for the whole wait: a compromise
+            // between hop latency and the idle broker's CPU; tests want fast hops.
+            kafka_fetch_wait_ms: match profile {
+                Profile::Production => 500,
+                Profile::Local => 100,
+                Profile::Test => 5,
+            },
         }
     }
 
@@ -141,6 +154,9 @@ impl CommonConfig {
         }
         if !(1..=1024).contains(&self.kafka_topic_partitions) {
             errors.push("kafka_topic_partitions must be between 1 and 1024".into());
+        }
+        if !(1..=30_000).contains(&self.kafka_fetch_wait_ms) {
+            errors.push("kafka_fetch_wait_ms must be between 1 and 30000".into());
         }
         if !matches!(self.log_format.as_str(), "json" | "pretty") {
             errors.push(format!(
@@ -375,6 +391,39 @@ mod tests {
         let err =
             load_from::<Svc>("SVC", defaults(), None, env(&[("SVC_PORT", "70000")])).unwrap_err();
         assert!(err.0.contains("SVC"), "{err}");
+    }
+
+    #[test]
+    fn the_fetch_wait_depends_on_the_profile_and_comes_from_the_environment() {
+        let wait = |p| CommonConfig::defaults(p, 8081, "x").kafka_fetch_wait_ms;
+        assert_eq!(
+            [
+                wait(Profile::Production),
+                wait(Profile::Local),
+                wait(Profile::Test)
+            ],
+            [500, 100, 5]
+        );
+        let cfg: Svc = load_from(
+            "SVC",
+            defaults(),
+            None,
+            env(&[("SVC_KAFKA_FETCH_WAIT_MS", "250")]),
+        )
+        .unwrap();
+        assert_eq!(cfg.common.kafka_fetch_wait_ms, 250);
+    }
+
+    #[test]
+    fn a_fetch_wait_of_zero_or_over_thirty_seconds_is_refused() {
+        for (ms, refused) in [(0, true), (1, false), (30_000, false), (30_001, true)] {
+            let mut c = CommonConfig::defaults(Profile::Local, 8081, "x");
+            c.kafka_fetch_wait_ms = ms;
+            let mut errors = Vec::new();
+            c.validate(&mut errors);
+            let named = errors.iter().any(|e| e.contains("kafka_fetch_wait_ms"));
+            assert_eq!(named, refused, "{ms} ms: {errors:?}");
+        }
     }
 
     #[test]

@@ -280,7 +280,16 @@ pub struct ConsumerConfig {
     pub claim_ttl: Duration,
     /// Redis inbox: how long a done marker written by the consumer is kept.
     pub done_ttl: Duration,
+    /// librdkafka's `fetch.wait.max.ms`: how long the broker may hold a fetch that has no data.
+    /// Apache Kafka answers as soon as data arrives, so a long wait costs no latency there;
+    /// tansu 0.6 holds every fetch for the whole wait, so there it is both the added hop latency
+    /// and, through the fetch rate of an idle consumer, the broker's idle CPU (ADR 011).
+    pub fetch_wait: Duration,
 }
+
+/// `ConsumerConfig::fetch_wait` unless set: short, for tests and benchmarks on tansu. Services
+/// take theirs from `CommonConfig::kafka_fetch_wait_ms`, which depends on the profile (ADR 011).
+pub const DEFAULT_FETCH_WAIT: Duration = Duration::from_millis(5);
 
 impl ConsumerConfig {
     pub fn new(brokers: &str, group: &str, topics: &[&str]) -> Self {
@@ -296,6 +305,7 @@ impl ConsumerConfig {
             max_poll_interval: Duration::from_secs(60),
             claim_ttl: Duration::from_secs(60),
             done_ttl: Duration::from_secs(7 * 24 * 3600),
+            fetch_wait: DEFAULT_FETCH_WAIT,
         }
     }
 }
@@ -468,6 +478,10 @@ impl EventConsumer {
         settings.set(
             "max.poll.interval.ms",
             config.max_poll_interval.as_millis().to_string(),
+        );
+        settings.set(
+            "fetch.wait.max.ms",
+            config.fetch_wait.as_millis().max(1).to_string(),
         );
         settings
     }
@@ -1029,6 +1043,14 @@ mod tests {
         assert!(!is_transient(sqlx::Error::RowNotFound));
         assert!(!is_transient(sqlx::Error::ColumnNotFound("x".into())));
         assert!(!is_transient(sqlx::Error::Decode("bad".into())));
+    }
+
+    #[test]
+    fn the_configured_fetch_wait_is_what_librdkafka_is_given() {
+        let mut config = ConsumerConfig::new("127.0.0.1:1", "g", &["t"]);
+        config.fetch_wait = Duration::from_millis(250);
+        let settings = EventConsumer::kafka_settings(&config);
+        assert_eq!(settings.get("fetch.wait.max.ms"), Some("250"));
     }
 
     #[test]

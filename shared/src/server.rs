@@ -242,8 +242,9 @@ impl Infra {
         let topics = self.physical_topics(topics);
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         let group = format!("{}{group}", self.config.kafka_topic_prefix);
-        let config =
+        let mut config =
             crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, &group, &topics);
+        config.fetch_wait = std::time::Duration::from_millis(self.config.kafka_fetch_wait_ms);
         let consumer = crate::consumer::EventConsumer::postgres(config, self.db()?, handler)?;
         consumer.health().register(&mut self.checks);
         self.background
@@ -262,8 +263,9 @@ impl Infra {
         let topics = self.physical_topics(topics);
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         let group = format!("{}{group}", self.config.kafka_topic_prefix);
-        let config =
+        let mut config =
             crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, &group, &topics);
+        config.fetch_wait = std::time::Duration::from_millis(self.config.kafka_fetch_wait_ms);
         let prefix = redis.key(&[]);
         let consumer =
             crate::consumer::EventConsumer::redis(config, redis.conn(), &prefix, handler)?;
