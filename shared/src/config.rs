@@ -110,6 +110,13 @@ pub struct CommonConfig {
     /// tansu every fetch is held this long, so it adds up to this much to each hop and sets the
     /// idle broker's CPU (ADR 011).
     pub kafka_fetch_wait_ms: u64,
+    /// Whether the outbox relay's producer is idempotent (no duplicates from its own retries).
+    /// On by default in production (Apache Kafka). Off for `make up` and tests: tansu 0.6 has
+    /// been seen to reset every client connection, for minutes, once an idempotent producer's
+    /// records time out during an outage (docs/adr/003). Without it a retry can publish a record
+    /// twice; the consumers' inbox makes the second a no-op, and per-order order holds because the
+    /// relay sends an order's next event only after the previous one is acknowledged.
+    pub kafka_idempotent_producer: bool,
 }
 
 impl CommonConfig {
@@ -142,6 +149,7 @@ impl CommonConfig {
                 Profile::Local => 100,
                 Profile::Test => 5,
             },
+            kafka_idempotent_producer: profile == Profile::Production,
         }
     }
 
@@ -440,6 +448,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.retry.max_attempts, 7, "the named variable fixes it");
+    }
+
+    #[test]
+    fn the_relay_producer_is_idempotent_in_production_only_unless_set() {
+        let idempotent = |p| CommonConfig::defaults(p, 8081, "x").kafka_idempotent_producer;
+        assert_eq!(
+            [Profile::Production, Profile::Local, Profile::Test].map(idempotent),
+            [true, false, false]
+        );
+        let cfg: Svc = load_from(
+            "SVC",
+            defaults(),
+            None,
+            env(&[("SVC_KAFKA_IDEMPOTENT_PRODUCER", "true")]),
+        )
+        .unwrap();
+        assert!(cfg.common.kafka_idempotent_producer);
     }
 
     #[test]

@@ -17,22 +17,24 @@ use rdkafka::Offset;
 ///
 /// Batches hold at most `MAX_BATCH_RECORDS` records, which `resume_check` relies on.
 pub fn producer(brokers: &str, client_id: &str) -> anyhow::Result<FutureProducer> {
-    producer_with_timeout(brokers, client_id, DELIVERY_TIMEOUT)
+    producer_with(brokers, client_id, DELIVERY_TIMEOUT, true)
 }
 
 /// How long a producer tries to deliver a record before the send fails.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `producer` with another delivery timeout (tests make outages longer than it in seconds).
-pub fn producer_with_timeout(
+/// `producer` with another delivery timeout (tests make outages longer than it in seconds) and,
+/// for tansu, without idempotence (see `CommonConfig::kafka_idempotent_producer`).
+pub fn producer_with(
     brokers: &str,
     client_id: &str,
     delivery_timeout: Duration,
+    idempotent: bool,
 ) -> anyhow::Result<FutureProducer> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("client.id", client_id)
-        .set("enable.idempotence", "true")
+        .set("enable.idempotence", idempotent.to_string())
         .set("acks", "all")
         .set("linger.ms", "1")
         .set("batch.num.messages", MAX_BATCH_RECORDS.to_string())

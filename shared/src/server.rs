@@ -223,9 +223,23 @@ impl Infra {
             config.topic_prefix = self.config.kafka_topic_prefix.clone();
         }
         let pool = self.db()?;
-        let producer =
-            crate::kafka::producer(&self.config.kafka_brokers, &format!("{}-relay", self.name))?;
-        let relay = crate::outbox::OutboxRelay::new(self.name, pool, producer, config);
+        let (brokers, client_id, idempotent) = (
+            self.config.kafka_brokers.clone(),
+            format!("{}-relay", self.name),
+            self.config.kafka_idempotent_producer,
+        );
+        let make = move || {
+            crate::kafka::producer_with(
+                &brokers,
+                &client_id,
+                crate::kafka::DELIVERY_TIMEOUT,
+                idempotent,
+            )
+        };
+        let producer = make()?;
+        let factory: crate::outbox::ProducerFactory = std::sync::Arc::new(make);
+        let relay = crate::outbox::OutboxRelay::new(self.name, pool, producer, config)
+            .with_producer_factory(factory);
         self.background
             .push(Box::new(move |stop| tokio::spawn(relay.run(stop))));
         Ok(())
@@ -302,7 +316,7 @@ impl Infra {
             .method_not_allowed_fallback(crate::error::method_not_allowed);
         if let Some(v) = &self.verifier {
             router = router.layer(Extension(v.clone()));
-            // Tokens voided by identity (logout-all, deactivation, role/password change) are
+            // Tokens voided by identity (deactivation, role or password change, closed account) are
             // refused within a second (docs/adr/010).
             let revocations =
                 crate::auth::TokenRevocations::new(&self.config, self.redis.as_ref())?;
