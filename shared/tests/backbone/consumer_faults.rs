@@ -1,12 +1,13 @@
-//! The consumer against a broker that stalls (docs/events.md): a paused broker process (longer
-//! than the session timeout), the liveness signal of a consumer that cannot consume, and a group
-//! losing a member. Each test runs its own broker, so stopping it disturbs no other.
+//! The consumer against a broker that stalls (docs/events.md): a broker process paused for 2 s,
+//! 10 s (longer than the session timeout) and 60 s, killed and restarted, the liveness signal of
+//! a consumer that cannot consume, and a group losing a member. Each test runs its own broker, so stopping it disturbs no other.
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use shared::consumer::{ConsumerConfig, ConsumerHealth, EventConsumer};
+use shared::outbox::{OutboxRelay, RelayConfig};
 use uuid::Uuid;
 
 use crate::harness::*;
@@ -50,6 +51,15 @@ impl OwnBroker {
         b
     }
 
+    /// The broker's log, appended to across restarts; kept when the test fails.
+    fn log(&self) -> Stdio {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("tansu.log"))
+            .map_or_else(|_| Stdio::null(), Stdio::from)
+    }
+
     pub fn brokers(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
@@ -67,8 +77,8 @@ impl OwnBroker {
                 "--storage-engine",
                 "sqlite://tansu.db",
             ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(self.log())
+            .stderr(self.log())
             .spawn()
             .expect("tansu (built by make test; set TANSU_BIN)");
         self.child = Some(child);
@@ -116,7 +126,11 @@ impl OwnBroker {
 impl Drop for OwnBroker {
     fn drop(&mut self) {
         self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::thread::panicking() {
+            eprintln!("the broker's log and storage: {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -187,39 +201,199 @@ async fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool
     }
 }
 
+/// Three consumers (three groups) on a broker of their own, with the relay running: so that
+/// each fault is three chances to lose a consumer.
+struct ThreeConsumers {
+    h: Harness,
+    orders: Vec<Uuid>,
+    written: HashMap<String, Vec<Uuid>>,
+    relay: Running,
+    running: Vec<Running>,
+    health: Vec<ConsumerHealth>,
+}
+
+const NAMES: [&str; 3] = ["c1", "c2", "c3"];
+
+impl ThreeConsumers {
+    /// Started, and every consumer has handled a first round.
+    async fn start(broker: &OwnBroker, relay: OutboxRelay, h: Harness) -> Self {
+        let consumers: Vec<EventConsumer> = NAMES
+            .iter()
+            .map(|n| watched_consumer(&h, &broker.brokers(), &new_group(), Recorder::new(n)))
+            .collect();
+        let health = consumers.iter().map(EventConsumer::health).collect();
+        let running = consumers.into_iter().map(Running::consumer).collect();
+        let mut t = Self {
+            orders: (0..3).map(|_| Uuid::now_v7()).collect(),
+            written: HashMap::new(),
+            relay: Running::relay(relay),
+            running,
+            health,
+            h,
+        };
+        t.round("before any fault").await;
+        t
+    }
+
+    /// One event per order written now; waits until every consumer handled everything written,
+    /// each once, per order in the written order, within `RECOVERY`.
+    async fn round(&mut self, what: &str) {
+        let started = std::time::Instant::now();
+        write_round_and_wait(&self.h, &self.orders, &NAMES, &mut self.written, what).await;
+        eprintln!(
+            "{what}: every consumer handled the round in {:?}",
+            started.elapsed()
+        );
+    }
+
+    /// One event per order written now (while the broker is away), handled by a later round.
+    async fn write_only(&mut self) {
+        for o in &self.orders {
+            let e = self.h.write(*o).await;
+            self.written
+                .entry(o.to_string())
+                .or_default()
+                .push(e.event_id);
+        }
+    }
+
+    /// Waits until the relay has published every event written so far (tells a relay that did
+    /// not recover from consumers that did not).
+    async fn wait_published(&self, what: &str) {
+        let started = std::time::Instant::now();
+        let deadline = tokio::time::Instant::now() + RECOVERY;
+        loop {
+            let pending: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                    .fetch_one(&self.h.db)
+                    .await
+                    .unwrap();
+            if pending == 0 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: the relay published every event within {RECOVERY:?} ({pending} not)"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        eprintln!(
+            "{what}: the relay published everything in {:?}",
+            started.elapsed()
+        );
+    }
+
+    fn rebuilds(&self) -> u64 {
+        self.health.iter().map(ConsumerHealth::rebuilds).sum()
+    }
+
+    async fn stop(self) {
+        for c in self.running {
+            c.stop().await;
+        }
+        self.relay.stop().await;
+    }
+}
+
+/// The broker paused `stall` at a time, `rounds` times; after each return the next events are
+/// handled by every consumer, once, in order. Returns how many times a client was rebuilt.
+async fn survive_pauses(stall: Duration, rounds: u32) -> u64 {
+    let broker = OwnBroker::start().await;
+    let h = Harness::with_brokers(&broker.brokers(), 3).await;
+    let relay = h.relay(&broker.brokers());
+    let mut t = ThreeConsumers::start(&broker, relay, h).await;
+    for round in 1..=rounds {
+        broker.pause();
+        tokio::time::sleep(stall).await; // the fault itself, not a wait for an effect
+        broker.resume();
+        t.round(&format!("after pause {round} of {stall:?}")).await;
+    }
+    let rebuilds = t.rebuilds();
+    t.stop().await;
+    rebuilds
+}
+
 // Multi-threaded like a service's runtime: on a single thread the lost consumer was not seen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_resumes_after_every_broker_stall_longer_than_the_session_timeout() {
-    let broker = OwnBroker::start().await;
+    survive_pauses(STALL, 4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_stall_of_two_seconds_loses_no_event_and_needs_no_rebuild() {
+    let rebuilds = survive_pauses(Duration::from_secs(2), 4).await;
+    assert_eq!(
+        rebuilds, 0,
+        "a stall shorter than the session timeout rebuilds no client"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_resumes_after_a_broker_stall_of_a_minute() {
+    survive_pauses(Duration::from_secs(60), 1).await;
+}
+
+/// A relay whose producer gives up on a record after 1.5 s and is replaced after 3 s of failed
+/// publishes, like production's but NOT idempotent: after a kill and restart of tansu 0.6 on
+/// sqlite storage, the relay's idempotent producer (its id issued before the kill) sent its
+/// retried batch and tansu's storage task panicked in `idempotent_message_check` ("more or less
+/// than one row", tansu-storage-0.6.0 src/lite.rs:503: the producer's epoch row exists but no
+/// sequence row for that partition). From then on every storage request failed (UnableToSend,
+/// OneshotRecv) and the broker closed every connection: nothing produced or consumed until tansu
+/// was restarted again, so replacing the producer could not help (3 of 5 runs). Recorded in
+/// docs/events.md; this test is about consumers and relay surviving the kill, and a run sends a
+/// row only after the previous one was acknowledged, so per-order order does not need idempotence.
+fn replacing_relay(h: &Harness, brokers: &str) -> OutboxRelay {
+    let brokers = brokers.to_owned();
+    let make = move || {
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("client.id", "test-relay")
+            .set("enable.idempotence", "false")
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .set(
+                "batch.num.messages",
+                shared::kafka::MAX_BATCH_RECORDS.to_string(),
+            )
+            .set("message.timeout.ms", "1500")
+            .create()
+            .map_err(anyhow::Error::from)
+    };
+    OutboxRelay::new(
+        "test",
+        h.db.clone(),
+        make().unwrap(),
+        RelayConfig {
+            poll_interval: Duration::from_millis(100),
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(500),
+            producer_rebuild_after: Duration::from_secs(3),
+            ..RelayConfig::default()
+        },
+    )
+    .with_producer_factory(std::sync::Arc::new(make))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_and_relay_resume_after_the_broker_is_killed_for_two_and_for_ten_seconds_and_restarted(
+) {
+    let mut broker = OwnBroker::start().await;
     let h = Harness::with_brokers(&broker.brokers(), 3).await;
-    let relay = Running::relay(h.relay(&broker.brokers()));
-    // Three consumers (three groups) so that each round is three chances to lose one.
-    let names = ["c1", "c2", "c3"];
-    let running: Vec<Running> = names
-        .iter()
-        .map(|n| {
-            Running::consumer(watched_consumer(
-                &h,
-                &broker.brokers(),
-                &new_group(),
-                Recorder::new(n),
-            ))
-        })
-        .collect();
-    let orders: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
-    let mut written = HashMap::new();
-    write_round_and_wait(&h, &orders, &names, &mut written, "before any stall").await;
-    for round in 1..=4 {
-        broker.pause();
-        tokio::time::sleep(STALL).await; // the fault itself, not a wait for an effect
-        broker.resume();
-        let round = format!("after stall {round}");
-        write_round_and_wait(&h, &orders, &names, &mut written, &round).await;
+    let relay = replacing_relay(&h, &broker.brokers());
+    let mut t = ThreeConsumers::start(&broker, relay, h).await;
+    for outage in [Duration::from_secs(2), Duration::from_secs(10)] {
+        broker.stop();
+        // The shop keeps writing while the broker is gone; those events wait in the outbox.
+        t.write_only().await;
+        tokio::time::sleep(outage).await; // the fault itself, not a wait for an effect
+        broker.restart().await;
+        let what = format!("after a kill and {outage:?} down");
+        t.wait_published(&what).await;
+        // The events written during the outage and one more each, all handled, in order, once.
+        t.round(&what).await;
     }
-    for c in running {
-        c.stop().await;
-    }
-    relay.stop().await;
+    t.stop().await;
 }
 
 fn stalled_gauge(group: &str) -> Option<f64> {
