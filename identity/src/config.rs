@@ -16,6 +16,9 @@ pub struct IdentityConfig {
     pub refresh_token_ttl_secs: u64,
     pub verify_email_ttl_secs: u64,
     pub reset_password_ttl_secs: u64,
+    /// An account whose email is still unverified this long after registration is expired: its
+    /// email and username are free for someone else to register, and it can no longer log in.
+    pub unverified_account_ttl_secs: u64,
     /// Whether login is refused until the email is verified.
     pub require_verified_email: bool,
     /// `smtp` (deliver through `smtp_host`), `file` (write each message into `mail_dir`) or
@@ -92,6 +95,7 @@ impl IdentityConfig {
             refresh_token_ttl_secs: 30 * 24 * 3600,
             verify_email_ttl_secs: 24 * 3600,
             reset_password_ttl_secs: 3600,
+            unverified_account_ttl_secs: 7 * 24 * 3600,
             require_verified_email: production,
             mailer: if production {
                 MailerKind::Smtp
@@ -122,6 +126,11 @@ impl IdentityConfig {
         }
     }
 
+    /// `unverified_account_ttl_secs` for SQL (`validate` keeps it within `i32`).
+    pub fn unverified_ttl_secs(&self) -> i64 {
+        i64::try_from(self.unverified_account_ttl_secs).unwrap_or(i64::MAX)
+    }
+
     /// Defaults for the profile in the environment, then the file, then the environment.
     pub fn load() -> Result<Self, ConfigError> {
         let profile = Profile::from_env("IDENTITY")?;
@@ -146,6 +155,11 @@ impl IdentityConfig {
         if self.refresh_token_ttl_secs < self.access_token_ttl_secs {
             errors
                 .push("refresh_token_ttl_secs must not be shorter than the access token's".into());
+        }
+        if self.unverified_account_ttl_secs == 0
+            || self.unverified_account_ttl_secs > i32::MAX as u64
+        {
+            errors.push("unverified_account_ttl_secs must be between 1 and 2147483647".into());
         }
         if self.login_max_failures_per_account == 0 || self.login_max_failures_per_ip == 0 {
             errors.push("login failure limits must be at least 1".into());

@@ -82,7 +82,8 @@ pub async fn login(
     {
         return Err(IdentityError::InvalidCredentials);
     }
-    let user = users::find_by_login(&state.db, identifier).await?;
+    let user =
+        users::find_by_login(&state.db, identifier, state.config.unverified_ttl_secs()).await?;
     // Throttle per name as typed (lower-cased), known or not, never per resolved account: a
     // counter shared by an account's username and email would tell whoever locks one that the
     // other is the same account. The price: an account takes the per-account limit of guesses
@@ -349,7 +350,12 @@ pub async fn resend_verification(
 }
 
 async fn send_verification_link(state: &AppState, email: Email) -> Result<(), IdentityError> {
-    let Some(user) = users::find_active_unverified_by_email(&state.db, email.as_str()).await?
+    let Some(user) = users::find_active_unverified_by_email(
+        &state.db,
+        email.as_str(),
+        state.config.unverified_ttl_secs(),
+    )
+    .await?
     else {
         return Ok(());
     };

@@ -69,17 +69,22 @@ pub async fn find_by_id_for_update(
     .await
 }
 
-/// By username (any case) or by email; deleted accounts are never found.
+/// By username (any case) or by email; deleted accounts, and unverified ones older than
+/// `unverified_ttl_secs` (expired: see `expire_unverified_holding`), are never found.
 pub async fn find_by_login(
     db: impl PgExecutor<'_>,
     identifier: &str,
+    unverified_ttl_secs: i64,
 ) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as::<_, UserRow>(&format!(
         "SELECT {COLUMNS} FROM users
          WHERE (lower(username) = lower($1) OR email = lower($1)) AND status <> 'deleted'
+           AND (email_verified_at IS NOT NULL
+                OR created_at >= now() - $2::bigint * interval '1 second')
          LIMIT 1"
     ))
     .bind(identifier)
+    .bind(unverified_ttl_secs)
     .fetch_optional(db)
     .await
 }
@@ -99,15 +104,20 @@ pub async fn find_active_verified_by_email(
     .await
 }
 
+/// An unverified account that has not expired: an expired one gets no new verification mail,
+/// so it cannot be verified back to life while its email is free for someone else.
 pub async fn find_active_unverified_by_email(
     db: impl PgExecutor<'_>,
     email: &str,
+    unverified_ttl_secs: i64,
 ) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as::<_, UserRow>(&format!(
         "SELECT {COLUMNS} FROM users
-         WHERE email = $1 AND status = 'active' AND email_verified_at IS NULL"
+         WHERE email = $1 AND status = 'active' AND email_verified_at IS NULL
+           AND created_at >= now() - $2::bigint * interval '1 second'"
     ))
     .bind(email)
+    .bind(unverified_ttl_secs)
     .fetch_optional(db)
     .await
 }
@@ -208,6 +218,39 @@ pub async fn scrub_and_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool,
     .execute(db)
     .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// An account never verified within `unverified_ttl_secs` of registering has expired: scrub it
+/// as closing an account does, when it holds `username` (any case) or `email`, so a registration
+/// for them can go ahead. Run in the registration's transaction, before its insert: a racing
+/// registration blocks on the same row, finds it already scrubbed, and meets the unique index.
+/// Returns the ids scrubbed (their sessions and mail tokens are the caller's to remove).
+pub async fn expire_unverified_holding(
+    db: impl PgExecutor<'_>,
+    username: &str,
+    email: &str,
+    unverified_ttl_secs: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE users SET
+            status = 'deleted',
+            username = 'deleted-' || replace(id::text, '-', ''),
+            email = 'deleted-' || replace(id::text, '-', '') || '@deleted.invalid',
+            phone = NULL,
+            pending_email = NULL,
+            password_hash = '!',
+            updated_at = now()
+         WHERE (lower(username) = lower($1) OR email = $2)
+           AND status <> 'deleted'
+           AND email_verified_at IS NULL
+           AND created_at < now() - $3::bigint * interval '1 second'
+         RETURNING id",
+    )
+    .bind(username)
+    .bind(email)
+    .bind(unverified_ttl_secs)
+    .fetch_all(db)
+    .await
 }
 
 /// Is `email` the address of an account other than `id`?

@@ -96,6 +96,18 @@ pub async fn create_user(
 ) -> Result<UserRow, IdentityError> {
     let hash = state.hasher.hash(r.password.expose()).await?;
     let mut tx = state.db.begin().await?;
+    // An unverified account past its time no longer holds its email or username.
+    let expired = repo::expire_unverified_holding(
+        &mut *tx,
+        r.username.as_str(),
+        r.email.as_str(),
+        state.config.unverified_ttl_secs(),
+    )
+    .await?;
+    for &id in &expired {
+        auth_repo::revoke_all_sessions(&mut *tx, id, "account_expired").await?;
+        auth_repo::delete_user_tokens(&mut *tx, id).await?;
+    }
     let user = repo::insert(
         &mut *tx,
         &NewUser {
@@ -116,6 +128,10 @@ pub async fn create_user(
         Some(issue_verification(state, &mut tx, &user, &user.email).await?)
     };
     tx.commit().await?;
+    for id in expired {
+        crate::auth::service::void_access_tokens(state, id, "account_expired").await;
+        tracing::info!(user_id = %id, "unverified account expired; its email and username freed");
+    }
     if let Some(mail) = mail {
         send(state, &mail).await;
     }

@@ -14,3 +14,4 @@ mod revocation;
 mod sessions;
 mod smtp_sink;
 mod tokens;
+mod unverified_expiry;
