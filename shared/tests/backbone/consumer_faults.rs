@@ -3,7 +3,6 @@
 //! a consumer that cannot consume, and a group losing a member. Each test runs its own broker, so stopping it disturbs no other.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use shared::consumer::{ConsumerConfig, ConsumerHealth, EventConsumer};
@@ -16,123 +15,6 @@ use crate::harness::*;
 const STALL: Duration = Duration::from_secs(10);
 /// From the broker's return to the next event handled: the watchdog's stall timeout plus a rejoin.
 const RECOVERY: Duration = Duration::from_secs(40);
-
-/// A broker process of the test's own, which the test can pause and resume.
-pub struct OwnBroker {
-    dir: std::path::PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl OwnBroker {
-    fn tansu() -> String {
-        std::env::var("TANSU_BIN").unwrap_or_else(|_| {
-            format!(
-                "{}/.cache/koupang/bin/tansu",
-                std::env::var("HOME").unwrap_or_default()
-            )
-        })
-    }
-
-    pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("koupang-broker-{}", Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut b = Self {
-            dir,
-            port,
-            child: None,
-        };
-        b.restart().await;
-        b
-    }
-
-    /// The broker's log, appended to across restarts; kept when the test fails.
-    fn log(&self) -> Stdio {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("tansu.log"))
-            .map_or_else(|_| Stdio::null(), Stdio::from)
-    }
-
-    pub fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    pub async fn restart(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(Self::tansu())
-            .current_dir(&self.dir)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "sqlite://tansu.db",
-            ])
-            .stdout(self.log())
-            .stderr(self.log())
-            .spawn()
-            .expect("tansu (built by make test; set TANSU_BIN)");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("own broker did not start");
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().expect("broker running").id();
-        let status = Command::new("kill")
-            .args([sig, &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill {sig} {pid}");
-    }
-
-    /// Freeze the broker process (connections stay open, nothing answers).
-    pub fn pause(&self) {
-        self.signal("-STOP");
-    }
-
-    pub fn resume(&self) {
-        self.signal("-CONT");
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-CONT", &c.id().to_string()])
-                .status();
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            eprintln!("the broker's log and storage: {}", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
 
 /// A consumer whose watchdog looks every second and calls it stalled after 6 s.
 fn watched_consumer(
@@ -334,31 +216,15 @@ async fn a_consumer_resumes_after_a_broker_stall_of_a_minute() {
 }
 
 /// A relay whose producer gives up on a record after 1.5 s and is replaced after 3 s of failed
-/// publishes, like production's but NOT idempotent: after a kill and restart of tansu 0.6 on
-/// sqlite storage, the relay's idempotent producer (its id issued before the kill) sent its
-/// retried batch and tansu's storage task panicked in `idempotent_message_check` ("more or less
-/// than one row", tansu-storage-0.6.0 src/lite.rs:503: the producer's epoch row exists but no
-/// sequence row for that partition). From then on every storage request failed (UnableToSend,
-/// OneshotRecv) and the broker closed every connection: nothing produced or consumed until tansu
-/// was restarted again, so replacing the producer could not help (3 of 5 runs). Recorded in
-/// docs/events.md; this test is about consumers and relay surviving the kill, and a run sends a
-/// row only after the previous one was acknowledged, so per-order order does not need idempotence.
+/// publishes, made as the local stack makes it: not idempotent on tansu (ADR 003 addendum).
+/// With an idempotent producer, tansu 0.6 restarted on its SQLite file panicked in
+/// `idempotent_message_check` at the producer's retried batch (tansu-storage 0.6.0 lite.rs:503)
+/// and then closed every connection until restarted again (3 of 5 runs); a run sends an order's
+/// next row only after the previous one is acknowledged, so per-order order needs no idempotence.
 fn replacing_relay(h: &Harness, brokers: &str) -> OutboxRelay {
     let brokers = brokers.to_owned();
     let make = move || {
-        rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("client.id", "test-relay")
-            .set("enable.idempotence", "false")
-            .set("acks", "all")
-            .set("linger.ms", "1")
-            .set(
-                "batch.num.messages",
-                shared::kafka::MAX_BATCH_RECORDS.to_string(),
-            )
-            .set("message.timeout.ms", "1500")
-            .create()
-            .map_err(anyhow::Error::from)
+        shared::kafka::producer_with(&brokers, "test-relay", Duration::from_millis(1500), false)
     };
     OutboxRelay::new(
         "test",

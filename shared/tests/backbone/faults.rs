@@ -3,7 +3,7 @@
 //! operator command that releases them, competing relays, and a consumer group losing a member.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -503,100 +503,6 @@ async fn the_outbox_command_rejects_unknown_flags_and_incomplete_commands() {
 }
 
 /// A broker of this test's own, so stopping it disturbs no other test.
-struct OwnBroker {
-    dir: std::path::PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl OwnBroker {
-    fn tansu() -> String {
-        std::env::var("TANSU_BIN").unwrap_or_else(|_| {
-            format!(
-                "{}/.cache/koupang/bin/tansu",
-                std::env::var("HOME").unwrap_or_default()
-            )
-        })
-    }
-
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("koupang-broker-{}", Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut b = Self {
-            dir,
-            port,
-            child: None,
-        };
-        b.restart().await;
-        b
-    }
-
-    fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    async fn restart(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(Self::tansu())
-            .current_dir(&self.dir)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "sqlite://tansu.db",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu (built by make test; set TANSU_BIN)");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("own broker did not start");
-    }
-
-    /// Freeze the broker (connections stay open, nothing is answered) or thaw it.
-    fn signal(&self, sig: &str) {
-        if let Some(c) = &self.child {
-            let status = Command::new("kill")
-                .args([sig, &c.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(status.success(), "kill {sig}");
-        }
-    }
-
-    fn stop(&mut self) {
-        self.signal("-CONT");
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[tokio::test]
 async fn with_the_broker_down_writes_keep_committing_and_the_backlog_drains_in_order() {
     let mut broker = OwnBroker::start().await;
@@ -697,8 +603,7 @@ async fn three_relays_draining_a_preloaded_backlog_share_the_work_and_keep_every
 /// recorded in docs/events.md, not what this test is about: a run sends each row only after the
 /// previous one was acknowledged, so per-order order does not depend on idempotence.
 #[tokio::test]
-async fn an_outage_longer_than_the_delivery_timeout_backs_off_and_drains_every_order_in_sequence(
-) {
+async fn an_outage_longer_than_the_delivery_timeout_backs_off_and_drains_every_order_in_sequence() {
     let broker = OwnBroker::start().await;
     let h = Harness::with_brokers(&broker.brokers(), 3).await;
     // The relay's producer as the local stack makes it (not idempotent on tansu, see
@@ -736,7 +641,7 @@ async fn an_outage_longer_than_the_delivery_timeout_backs_off_and_drains_every_o
     // The outage: the broker frozen (a stop-the-world pause, a hung disk). tansu restarted from
     // its SQLite file has been seen to reset every connection for minutes, which would test
     // tansu, not the relay; a frozen broker times deliveries out just the same.
-    broker.signal("-STOP");
+    broker.pause();
     for (agg, events) in write_backlog(&h, &orders, 3).await {
         written.get_mut(&agg).unwrap().extend(events);
     }
@@ -776,7 +681,7 @@ async fn an_outage_longer_than_the_delivery_timeout_backs_off_and_drains_every_o
             .unwrap();
     assert!(error.contains("timed out"), "a delivery timeout: {error}");
 
-    broker.signal("-CONT");
+    broker.resume();
     let c = Running::consumer(h.consumer(
         &broker.brokers(),
         &format!("g-{}", Uuid::now_v7()),
@@ -827,8 +732,13 @@ async fn a_relay_whose_producer_keeps_failing_replaces_it_from_its_factory_and_p
         OutboxRelay::new(
             "test",
             h.db.clone(),
-            shared::kafka::producer_with(&dead, "test-relay-dead", Duration::from_millis(500), true)
-                .unwrap(),
+            shared::kafka::producer_with(
+                &dead,
+                "test-relay-dead",
+                Duration::from_millis(500),
+                true,
+            )
+            .unwrap(),
             RelayConfig {
                 producer_rebuild_after: Duration::from_secs(1),
                 ..quick()

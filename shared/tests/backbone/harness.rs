@@ -2,6 +2,7 @@
 //! recording handler that can be told to fail, and helpers to write events and wait for effects.
 
 use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -308,4 +309,121 @@ pub fn header(headers: &[(String, String)], key: &str) -> Option<String> {
         .iter()
         .find(|(n, _)| n == key)
         .map(|(_, v)| v.clone())
+}
+
+/// A broker process of the test's own, which the test can pause and resume.
+pub struct OwnBroker {
+    dir: std::path::PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnBroker {
+    fn tansu() -> String {
+        std::env::var("TANSU_BIN").unwrap_or_else(|_| {
+            format!(
+                "{}/.cache/koupang/bin/tansu",
+                std::env::var("HOME").unwrap_or_default()
+            )
+        })
+    }
+
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("koupang-broker-{}", Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut b = Self {
+            dir,
+            port,
+            child: None,
+        };
+        b.restart().await;
+        b
+    }
+
+    /// The broker's log, appended to across restarts; kept when the test fails.
+    fn log(&self) -> Stdio {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("tansu.log"))
+            .map_or_else(|_| Stdio::null(), Stdio::from)
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub async fn restart(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(Self::tansu())
+            .current_dir(&self.dir)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "sqlite://tansu.db",
+            ])
+            .stdout(self.log())
+            .stderr(self.log())
+            .spawn()
+            .expect("tansu (built by make test; set TANSU_BIN)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("own broker did not start");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("broker running").id();
+        let status = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {sig} {pid}");
+    }
+
+    /// Freeze the broker process (connections stay open, nothing answers).
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("the broker's log and storage: {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
