@@ -62,12 +62,9 @@ async fn a_service_publishes_from_its_outbox_consumes_with_its_inbox_and_stops_c
             ..RelayConfig::default()
         })
         .unwrap();
+    let group = format!("svc-{}", Uuid::now_v7());
     infra
-        .consume(
-            &format!("svc-{}", Uuid::now_v7()),
-            &[topics::ORDERS],
-            Recorder::new("svc") as Arc<_>,
-        )
+        .consume(&group, &[topics::ORDERS], Recorder::new("svc") as Arc<_>)
         .unwrap();
     let service = infra
         .serve(
@@ -117,6 +114,18 @@ async fn a_service_publishes_from_its_outbox_consumes_with_its_inbox_and_stops_c
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(handled, "the event made the whole trip");
+    // The effect and its inbox row committed together: one row, for this service's group.
+    let inbox: Vec<(String, String)> =
+        sqlx::query_as("SELECT consumer_group, event_type FROM inbox WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        inbox,
+        vec![(group.clone(), "OrderConfirmed".to_owned())],
+        "one inbox row for the service's consumer group"
+    );
     let correlation: String =
         sqlx::query_scalar("SELECT envelope->>'correlation_id' FROM outbox WHERE event_id = $1")
             .bind(event_id)
