@@ -36,6 +36,32 @@ if KEYS[2] and redis.call('DECR', KEYS[2]) <= 0 then redis.call('DEL', KEYS[2]) 
 return 0
 ";
 
+/// Take one slot of each `(key, limit)` counter in one atomic script, or none. `Err(seconds)` until
+/// the fullest counter's window ends; a Redis failure lets the request through (logged as `what`).
+async fn take_slots(
+    redis: &RedisPool,
+    script: &redis::Script,
+    window_ms: u64,
+    counters: &[(String, u32)],
+    what: &str,
+) -> Result<(), u64> {
+    let mut invocation = script.prepare_invoke();
+    invocation.arg(window_ms);
+    for (key, limit) in counters {
+        invocation.key(key).arg(*limit);
+    }
+    let mut conn = redis.conn();
+    let result: redis::RedisResult<i64> = invocation.invoke_async(&mut conn).await;
+    match result {
+        Ok(0) => Ok(()),
+        Ok(ms) => Err((ms as u64).div_ceil(1000).max(1)),
+        Err(e) => {
+            tracing::error!(error = %e, "{what} throttle unavailable; letting the request through");
+            Ok(())
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct LoginLimiter {
     redis: RedisPool,
@@ -69,24 +95,18 @@ impl LoginLimiter {
 
     /// `Ok(())` to go ahead, `Err(seconds)` to refuse with that `Retry-After`.
     pub async fn acquire(&self, account: &str, ip: Option<IpAddr>) -> Result<(), u64> {
-        let mut invocation = self.acquire.prepare_invoke();
-        invocation
-            .key(self.account_key(account))
-            .arg(self.window_ms)
-            .arg(self.per_account);
+        let mut counters = vec![(self.account_key(account), self.per_account)];
         if let Some(ip) = ip {
-            invocation.key(self.ip_key(ip)).arg(self.per_ip);
+            counters.push((self.ip_key(ip), self.per_ip));
         }
-        let mut conn = self.redis.conn();
-        let result: redis::RedisResult<i64> = invocation.invoke_async(&mut conn).await;
-        match result {
-            Ok(0) => Ok(()),
-            Ok(ms) => Err((ms as u64).div_ceil(1000).max(1)),
-            Err(e) => {
-                tracing::error!(error = %e, "login throttle unavailable; allowing the attempt");
-                Ok(())
-            }
-        }
+        take_slots(
+            &self.redis,
+            &self.acquire,
+            self.window_ms,
+            &counters,
+            "login",
+        )
+        .await
     }
 
     /// A successful login: forget the account's failures and give back the address's slot.
@@ -147,25 +167,23 @@ impl MailLimiter {
         address: &str,
         ip: Option<IpAddr>,
     ) -> Result<(), u64> {
-        let mut invocation = self.acquire.prepare_invoke();
-        invocation
-            .key(self.redis.key(&["mail", purpose, "address", address]))
-            .arg(self.window_ms)
-            .arg(self.per_address);
+        let mut counters = vec![(
+            self.redis.key(&["mail", purpose, "address", address]),
+            self.per_address,
+        )];
         if let Some(ip) = ip {
-            invocation
-                .key(self.redis.key(&["mail", purpose, "ip", &ip.to_string()]))
-                .arg(self.per_client);
+            counters.push((
+                self.redis.key(&["mail", purpose, "ip", &ip.to_string()]),
+                self.per_client,
+            ));
         }
-        let mut conn = self.redis.conn();
-        let result: redis::RedisResult<i64> = invocation.invoke_async(&mut conn).await;
-        match result {
-            Ok(0) => Ok(()),
-            Ok(ms) => Err((ms as u64).div_ceil(1000).max(1)),
-            Err(e) => {
-                tracing::error!(error = %e, "mail throttle unavailable; allowing the request");
-                Ok(())
-            }
-        }
+        take_slots(
+            &self.redis,
+            &self.acquire,
+            self.window_ms,
+            &counters,
+            "mail",
+        )
+        .await
     }
 }
