@@ -20,7 +20,7 @@ pub enum CartError {
     #[error("line not in cart")]
     LineNotFound,
     #[error("catalog unavailable")]
-    CatalogUnavailable(anyhow::Error),
+    CatalogUnavailable(#[from] shared::catalog_client::CatalogUnavailable),
     #[error("store unavailable")]
     StoreUnavailable(#[from] redis::RedisError),
     #[error(transparent)]
@@ -69,7 +69,7 @@ impl From<CartError> for ApiError {
                     "prices cannot be checked right now; retry shortly",
                 )
                 .with_retry_after(2);
-                e.source = Some(cause);
+                e.source = Some(cause.0);
                 e
             }
             CartError::StoreUnavailable(cause) => {

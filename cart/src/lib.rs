@@ -3,7 +3,6 @@
 //! atomically by Lua scripts, and a confirmed order takes its lines out of the cart.
 
 pub mod cart;
-pub mod catalog_client;
 pub mod config;
 pub mod consumer;
 pub mod error;

@@ -10,9 +10,9 @@ use shared::server::ShutdownHandle;
 use shared::{RunningService, ServiceBuilder};
 
 use crate::cart::store::CartStore;
-use crate::catalog_client::CatalogClient;
 use crate::config::CartConfig;
 use crate::consumer::OrderConfirmedHandler;
+use shared::catalog_client::CatalogClient;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -52,6 +52,7 @@ impl Application {
                 config.max_quantity,
             ),
             catalog: CatalogClient::new(
+                "cart",
                 &config.catalog_url,
                 Duration::from_millis(config.catalog_timeout_ms),
             )?,

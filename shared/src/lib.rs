@@ -3,6 +3,7 @@
 //! metrics, pagination, money, ids, and (behind `test-utils`) the test fixtures.
 
 pub mod auth;
+pub mod catalog_client;
 pub mod config;
 pub mod consumer;
 pub mod db;

@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::dto::*;
 use super::store::{AddResult, CartStore, Snapshot, StoredLine};
-use crate::catalog_client::SkuInfo;
 use crate::error::{CartError, Result};
 use crate::startup::AppState;
+use shared::catalog_client::SkuInfo;
 
 /// The buyer whose cart this is: only buyers have carts.
 pub fn buyer(caller: &AuthUser) -> Result<Uuid> {
