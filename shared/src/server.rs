@@ -289,6 +289,18 @@ impl Infra {
         Ok(())
     }
 
+    /// Run a service's own background job (a sweeper, a scheduler) beside the server: `job` gets
+    /// the shutdown signal, starts when the service is served and is awaited on shutdown within the
+    /// grace period, like the relay and the consumers.
+    pub fn run_in_background<F, Fut>(&mut self, job: F)
+    where
+        F: FnOnce(watch::Receiver<bool>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.background
+            .push(Box::new(move |stop| tokio::spawn(job(stop))));
+    }
+
     /// Wrap the service's API router in the common stack.
     pub fn serve(
         self,

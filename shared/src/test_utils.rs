@@ -343,3 +343,24 @@ pub async fn publish(brokers: &str, topic: &str, env: &crate::events::Envelope) 
 pub fn brokers() -> String {
     std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
 }
+
+/// Poll `check` every 50 ms until it returns `Some`, and return that; fail the test naming `what`
+/// after `timeout`. For effects that arrive asynchronously (a consumer, a relay, a sweeper):
+/// waiting on the effect itself, never on a fixed sleep.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
