@@ -1,0 +1,20 @@
+//! The order binary: load config, start telemetry, serve until SIGTERM.
+
+use order::{Application, OrderConfig};
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("order: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let config = OrderConfig::load()?;
+    let _telemetry = shared::telemetry::init("order", &config.common)?;
+    let app = Application::build(config).await?;
+    app.run_until_stopped().await?;
+    tracing::info!("order stopped");
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Orders: placement, reads, the buyer's, seller's and admin's actions, and the state machine.
+
+pub mod domain;
+pub mod dto;
+pub mod repository;
+pub mod routes;
+pub mod service;
