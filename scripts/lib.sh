@@ -19,11 +19,13 @@ REDIS_PORT="${REDIS_PORT:-6379}"
 
 # The one list of services every script reads: name, port, Postgres database (empty: none).
 # Start order (identity first: the others verify its tokens; catalog before cart, which prices
-# from it). Adding a service is one line here (docs/adding-a-service.md).
+# from it; order after both, which it reads at placement). Adding a service is one line here
+# (docs/adding-a-service.md).
 SERVICE_TABLE=(
   "identity ${IDENTITY_PORT:-8081} identity"
   "catalog ${CATALOG_PORT:-8082} catalog"
   "cart ${CART_PORT:-8083} -"
+  "order ${ORDER_PORT:-8084} orders"
 )
 SERVICES=()
 DATABASES=()

@@ -50,6 +50,8 @@ for s in "${SERVICES[@]}"; do
     IDENTITY_JWT_PRIVATE_KEY_PATH="$DEV/keys/identity-private.pem" \
     IDENTITY_MAIL_DIR="$DEV/mail" \
     CART_CATALOG_URL="http://127.0.0.1:${PORT_OF[catalog]}" \
+    ORDER_CATALOG_URL="http://127.0.0.1:${PORT_OF[catalog]}" \
+    ORDER_CART_URL="http://127.0.0.1:${PORT_OF[cart]}" \
     nohup "$(bin_path "$s")" </dev/null >>"$DEV/logs/$s.log" 2>&1 &
   echo $! >"$pidfile"
 done
@@ -74,6 +76,7 @@ Koupang is up.
   identity  http://127.0.0.1:${PORT_OF[identity]}   (OpenAPI: /openapi.json, JWKS: /.well-known/jwks.json)
   catalog   http://127.0.0.1:${PORT_OF[catalog]}   (OpenAPI: /openapi.json; try /api/v1/products)
   cart      http://127.0.0.1:${PORT_OF[cart]}   (OpenAPI: /openapi.json; a buyer's token)
+  order     http://127.0.0.1:${PORT_OF[order]}   (OpenAPI: /openapi.json; POST /api/v1/orders needs an Idempotency-Key)
   broker    127.0.0.1:$KAFKA_PORT (tansu)
   logs      .dev/logs/<service>.log     mail: .dev/mail/
 Demo users (password for all: $(seed_password)):
