@@ -1,27 +1,36 @@
 //! OWASP API Security Top-10 (2023) probes against running services (issue 12, "And keep it
-//! tested"). Each test starts identity, catalog and cart in this process (`Application::build` on
-//! `127.0.0.1:0`, a database per service, one Redis prefix and one topic prefix on the test broker
-//! for the stack, as a deployment shares them), with identity signing with the test key whose
-//! public half catalog and cart verify. Its users are real: a buyer, a second buyer, a seller, a
-//! second seller (registered through identity) and an admin (made as operators make one, in the
-//! database). Their objects: an active product of the seller with a SKU and an image, a draft
-//! product, a category, a brand linked to it, a cart line of the buyer.
+//! tested"). Each test starts identity, catalog, cart and order in this process
+//! (`Application::build` on `127.0.0.1:0`, a database per service, one Redis prefix and one topic
+//! prefix on the test broker for the stack, as a deployment shares them), with identity signing
+//! with the test key whose public half catalog, cart and order verify. Its users are real: a buyer,
+//! a second buyer, a seller, a second seller (registered through identity) and an admin (made as
+//! operators make one, in the database). Their objects: an active product of the seller with a SKU
+//! and an image, a draft product, a category, a brand linked to it, a cart line of the buyer, and
+//! an order of the buyer for the seller's SKU (placed through order, and waited on until the saga
+//! has reserved its stock in catalog, so the probes start from a settled state).
 //!
 //! - API1 (BOLA): every id-taking endpoint called by the second user of each role → the exact
-//!   refusal, and a snapshot of every object taken before equals the one taken after.
+//!   refusal, and a snapshot of every object taken before equals the one taken after; the second
+//!   buyer's and second seller's order lists do not show the first's order, and the first buyer's
+//!   `Idempotency-Key` gets the second buyer an order of their own.
 //! - API2 (broken authentication): expired, wrong audience, wrong issuer, `alg: none`, HS256 keyed
 //!   with the public key, another Ed25519 key, a revoked token → 401 with the one error body, on a
 //!   route of each service.
 //! - API3 (mass assignment, property exposure): every writable shape with privileged fields added
-//!   is refused or the field ignored (the stored value is checked); no public body holds a secret
-//!   or an inventory counter, no error body internal text.
-//! - API4 (resource consumption): oversized bodies, huge `limit`, deep JSON, too many ids → 4xx.
+//!   is refused or the field ignored (the stored value is checked: an order is priced by the
+//!   catalog and belongs to its caller, whatever the body says); no public body holds a secret or
+//!   an inventory counter, a seller's view of an order holds neither the order total nor the
+//!   buyer's payment method or id, and no error body internal text.
+//! - API4 (resource consumption): oversized bodies, huge `limit`, deep JSON, too many ids or order
+//!   lines → 4xx.
 //! - API5 (function-level authorization): every admin route as buyer and seller, every seller
-//!   write as buyer → 403.
+//!   route as buyer, every buyer-only route (placing an order) as seller and admin → 403.
 //!
 //! Probes are rows of `Probe` (service, method, path template, body, caller, status, code): a new
 //! endpoint is one row per table it belongs to. Each test prints `owasp: N probes, all passed` and
 //! reports every failed probe at once (request and answer) rather than stopping at the first.
+//! Every `POST` to order carries a fresh `Idempotency-Key`, as a client's would, so a refusal is
+//! never the missing header's doing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -46,6 +55,7 @@ enum Svc {
     Identity,
     Catalog,
     Cart,
+    Order,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +78,8 @@ struct Probe {
     svc: Svc,
     method: Method,
     /// With `{product}`, `{draft}`, `{sku}`, `{image}`, `{category}`, `{category2}`, `{brand}`,
-    /// `{order}`, `{buyer}`, `{seller}` and `{admin}` replaced by the fixtures' ids.
+    /// `{order}`, `{buyer}`, `{seller}` and `{admin}` replaced by the fixtures' ids (in the body
+    /// too).
     path: &'static str,
     body: Option<Value>,
     who: Who,
@@ -162,6 +173,7 @@ struct Stack {
     identity: Http,
     catalog: Http,
     cart: Http,
+    order: Http,
     identity_state: identity::AppState,
     handles: Vec<ShutdownHandle>,
     mail_dir: PathBuf,
@@ -233,26 +245,52 @@ impl Stack {
         let mut kc = cart::CartConfig::defaults(Profile::Test);
         kc.common.port = 0;
         kc.common.redis_url = Secret::new(test_utils::redis_url());
-        kc.common.redis_prefix = redis_prefix;
+        kc.common.redis_prefix = redis_prefix.clone();
         kc.common.shutdown_grace_secs = 1;
         kc.common.jwt_public_key_path = Some(test_utils::public_key_file().to_owned());
         kc.common.kafka_brokers = brokers();
         kc.common.kafka_topic_partitions = 2;
-        kc.common.kafka_topic_prefix = topic_prefix;
+        kc.common.kafka_topic_prefix = topic_prefix.clone();
         kc.catalog_url = catalog_base.clone();
         let cart = cart::Application::build(kc).await.expect("cart starts");
         let cart_base = format!("http://{}", cart.addr());
         handles.push(cart.shutdown_handle());
         tokio::spawn(cart.run_until_stopped());
 
+        // Order prices at the stack's catalog, reads the stack's cart, and takes part in the
+        // saga with the catalog on the stack's topics (the payment service is not built, so an
+        // order stops at `awaiting_payment`).
+        let migrator = shared::db::service_migrator(&order::MIGRATOR).unwrap();
+        let order_db = TestDb::create("orders", &migrator)
+            .await
+            .expect("order database");
+        let mut oc = order::OrderConfig::defaults(Profile::Test);
+        oc.common.port = 0;
+        oc.common.database_url = Secret::new(order_db.url.clone());
+        oc.common.database_max_connections = 5;
+        oc.common.redis_url = Secret::new(test_utils::redis_url());
+        oc.common.redis_prefix = redis_prefix;
+        oc.common.shutdown_grace_secs = 1;
+        oc.common.jwt_public_key_path = Some(test_utils::public_key_file().to_owned());
+        oc.common.kafka_brokers = brokers();
+        oc.common.kafka_topic_partitions = 2;
+        oc.common.kafka_topic_prefix = topic_prefix;
+        oc.catalog_url = catalog_base.clone();
+        oc.cart_url = cart_base.clone();
+        let order = order::Application::build(oc).await.expect("order starts");
+        let order_base = format!("http://{}", order.addr());
+        handles.push(order.shutdown_handle());
+        tokio::spawn(order.run_until_stopped());
+
         Self {
             identity: Http::new(identity_base),
             catalog: Http::new(catalog_base),
             cart: Http::new(cart_base),
+            order: Http::new(order_base),
             identity_state,
             handles,
             mail_dir,
-            _dbs: vec![id_db, cat_db],
+            _dbs: vec![id_db, cat_db, order_db],
         }
     }
 
@@ -261,7 +299,31 @@ impl Stack {
             Svc::Identity => &self.identity,
             Svc::Catalog => &self.catalog,
             Svc::Cart => &self.cart,
+            Svc::Order => &self.order,
         }
+    }
+
+    /// A request with the caller's token; a `POST` to order also gets an `Idempotency-Key`
+    /// (`key`, else a fresh one).
+    fn request(
+        &self,
+        svc: Svc,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let http = self.http(svc);
+        let keyed = svc == Svc::Order && method == Method::POST;
+        let mut req = http.client.request(method, http.url(path));
+        if keyed {
+            let key = key.map_or_else(|| Uuid::now_v7().to_string(), str::to_owned);
+            req = req.header("idempotency-key", key);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req
     }
 
     /// Send and read the whole answer.
@@ -273,8 +335,24 @@ impl Stack {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Answer {
-        let resp = self.http(svc).send(method, path, token, body).await;
-        Self::read(resp).await
+        self.call_keyed(svc, method, path, token, body, None).await
+    }
+
+    /// `call` with this `Idempotency-Key` on a `POST` to order.
+    async fn call_keyed(
+        &self,
+        svc: Svc,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> Answer {
+        let mut req = self.request(svc, method, path, token, key);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        Self::read(req.send().await.expect("request")).await
     }
 
     /// Send a raw body (`Content-Type: application/json`).
@@ -286,15 +364,10 @@ impl Stack {
         token: Option<&str>,
         body: String,
     ) -> Answer {
-        let http = self.http(svc);
-        let mut req = http
-            .client
-            .request(method, http.url(path))
+        let req = self
+            .request(svc, method, path, token, None)
             .header("content-type", "application/json")
             .body(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
         Self::read(req.send().await.expect("request")).await
     }
 
@@ -398,11 +471,24 @@ struct World {
     category: String,
     category2: String,
     brand: String,
+    /// The buyer's order for one unit of `sku`, reserved by the catalog (`awaiting_payment`).
     order: Uuid,
+    /// The `Idempotency-Key` it was placed with.
+    order_key: String,
 }
 
 fn id_of(v: &Value) -> String {
     v["id"].as_str().unwrap().to_owned()
+}
+
+/// A valid order placement for one unit of `sku` (a string id or the `{sku}` template).
+fn order_body(sku: &str) -> Value {
+    json!({
+        "items": [{"sku_id": sku, "quantity": 1}],
+        "shipping_address": {"name": "Ada Buyer", "line1": "1 High Street", "city": "London",
+                             "postal_code": "N1 9GU", "country": "GB"},
+        "payment_method": "tok_visa",
+    })
 }
 
 impl World {
@@ -524,6 +610,50 @@ impl World {
             200,
         )
         .await;
+        let order_key = format!("fixture-{tag}");
+        let placed = s
+            .call_keyed(
+                Svc::Order,
+                Method::POST,
+                "/api/v1/orders",
+                Some(&buyer.token),
+                Some(&order_body(&sku)),
+                Some(&order_key),
+            )
+            .await;
+        assert_eq!(
+            placed.status, 202,
+            "placing the fixture order: {}",
+            placed.text
+        );
+        let order: Uuid = id_of(&placed.json()).parse().unwrap();
+        // The saga (catalog reserves, order awaits payment) settles before any snapshot is taken,
+        // so a snapshot difference is a probe's doing, not the saga's.
+        let order_path = format!("/api/v1/orders/{order}");
+        let settled = test_utils::eventually(
+            "the order's stock to be reserved",
+            Duration::from_secs(30),
+            || async {
+                let a = s
+                    .call(
+                        Svc::Order,
+                        Method::GET,
+                        &order_path,
+                        Some(&buyer.token),
+                        None,
+                    )
+                    .await;
+                let body = a.json();
+                (a.status != 200 || body["status"] != "pending").then_some((a.status, body))
+            },
+        )
+        .await;
+        assert!(
+            settled.0 == 200 && settled.1["status"] == "awaiting_payment",
+            "the fixture order did not reach awaiting_payment: {} {}",
+            settled.0,
+            settled.1
+        );
         Self {
             s,
             buyer,
@@ -538,7 +668,8 @@ impl World {
             category,
             category2,
             brand,
-            order: Uuid::now_v7(),
+            order,
+            order_key,
         }
     }
 
@@ -576,6 +707,10 @@ impl World {
     async fn run(&self, tally: &mut Tally, table: &[Probe]) {
         for p in table {
             let path = self.path(p.path);
+            let body = p
+                .body
+                .as_ref()
+                .map(|b| serde_json::from_str::<Value>(&self.path(&b.to_string())).unwrap());
             let a = self
                 .s
                 .call(
@@ -583,7 +718,7 @@ impl World {
                     p.method.clone(),
                     &path,
                     self.token(p.who),
-                    p.body.as_ref(),
+                    body.as_ref(),
                 )
                 .await;
             let ok = a.status == p.status && p.code.is_none_or(|code| a.is_error(code));
@@ -598,7 +733,7 @@ impl World {
                     p.svc,
                     p.method,
                     p.who,
-                    p.body.as_ref().map(Value::to_string).unwrap_or_default(),
+                    body.as_ref().map(Value::to_string).unwrap_or_default(),
                     p.status,
                     p.code.unwrap_or(""),
                     a.status,
@@ -626,6 +761,11 @@ impl World {
             (i, "/api/v1/users/{seller}", at),
             (i, "/api/v1/users/{admin}", at),
             (Svc::Cart, "/api/v1/cart", Some(self.buyer.token.as_str())),
+            (
+                Svc::Order,
+                "/api/v1/orders/{order}",
+                Some(self.buyer.token.as_str()),
+            ),
         ] {
             // The status too: a deleted object reads as a 404 in the "after" snapshot.
             let a = self
@@ -851,6 +991,41 @@ fn bola_table() -> Vec<Probe> {
             Some("CART_LINE_NOT_FOUND"),
         ),
     ]);
+    // An order is its buyer's (and, for their lines, its sellers'): to anyone else it does not
+    // exist, whatever they try.
+    let gone = Some("ORDER_NOT_FOUND");
+    for who in [Buyer2, Seller2] {
+        t.extend([
+            probe(Order, "GET", "/api/v1/orders/{order}", None, who, 404, gone),
+            probe(
+                Order,
+                "POST",
+                "/api/v1/orders/{order}/cancel",
+                Some(json!({"reason": "not mine"})),
+                who,
+                404,
+                gone,
+            ),
+            probe(
+                Order,
+                "POST",
+                "/api/v1/orders/{order}/deliver",
+                None,
+                who,
+                404,
+                gone,
+            ),
+        ]);
+    }
+    t.push(probe(
+        Order,
+        "POST",
+        "/api/v1/orders/{order}/ship",
+        Some(json!({"tracking_number": "STOLEN-1"})),
+        Seller2,
+        404,
+        gone,
+    ));
     t
 }
 
@@ -874,7 +1049,63 @@ async fn api1_no_second_user_of_any_role_reads_or_changes_another_users_objects(
     tally.check(cart["items"].as_array().is_some_and(Vec::is_empty), || {
         format!("  the second buyer's cart shows items: {cart}")
     });
+    // Order lists show the caller's orders only: the first buyer's and seller's lists hold the
+    // order (so its absence below is the filter's doing), the second ones' do not.
+    let order_id = w.order.to_string();
+    let lists = [
+        ("/api/v1/orders", Who::Buyer, true),
+        ("/api/v1/orders", Who::Buyer2, false),
+        ("/api/v1/orders/seller/me", Who::Seller, true),
+        ("/api/v1/orders/seller/me", Who::Seller2, false),
+    ];
+    for (path, who, holds) in lists {
+        let a =
+            w.s.call(Svc::Order, Method::GET, path, w.token(who), None)
+                .await;
+        let ids: Vec<String> = a.json()["items"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|o| o["id"].as_str())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        tally.check(a.status == 200 && ids.contains(&order_id) == holds, || {
+            format!(
+                "  Order GET {path} as {who:?}: expected the order {}, got {} {}",
+                if holds { "listed" } else { "not listed" },
+                a.status,
+                a.text
+            )
+        });
+    }
     w.unchanged(&mut tally, &before).await;
+    // An idempotency key is the buyer's own: the second buyer sending the first's key and body
+    // places an order of their own rather than being answered with the first's (after the
+    // snapshot, since the new order reserves stock).
+    let a =
+        w.s.call_keyed(
+            Svc::Order,
+            Method::POST,
+            "/api/v1/orders",
+            Some(&w.buyer2.token),
+            Some(&order_body(&w.sku)),
+            Some(&w.order_key),
+        )
+        .await;
+    let theirs = a.json();
+    tally.check(
+        a.status == 202
+            && theirs["id"] != json!(w.order)
+            && theirs["buyer_id"] == json!(w.buyer2.id),
+        || {
+            format!(
+                "  the second buyer replaying the first's Idempotency-Key: {} {}",
+                a.status, a.text
+            )
+        },
+    );
     tally.finish();
 }
 
@@ -977,6 +1208,7 @@ async fn api2_forged_expired_and_revoked_tokens_are_refused_with_401_by_every_se
             Role::Seller,
         ),
         (Svc::Cart, "/api/v1/cart", &w.buyer, Role::Buyer),
+        (Svc::Order, "/api/v1/orders", &w.buyer, Role::Buyer),
     ];
     for (svc, path, user, role) in routes {
         // The control: the real token is accepted, so a refusal below is the token's doing.
@@ -1282,19 +1514,28 @@ const SECRET_KEYS: &[&str] = &[
     "sold_quantity",
 ];
 
-/// The first key of `SECRET_KEYS` anywhere in `v`.
-fn secret_key(v: &Value) -> Option<String> {
+/// Keys of an order a seller in it may not read: what the buyer paid in all, with what, and who
+/// the buyer is (contract §6: a seller sees their lines and `subtotal`).
+const BUYER_ONLY_KEYS: &[&str] = &["total_amount", "payment_method", "buyer_id"];
+
+/// The first of `keys` anywhere in `v`.
+fn key_in(v: &Value, keys: &[&str]) -> Option<String> {
     match v {
         Value::Object(m) => m.iter().find_map(|(k, v)| {
-            if SECRET_KEYS.contains(&k.as_str()) {
+            if keys.contains(&k.as_str()) {
                 Some(k.clone())
             } else {
-                secret_key(v)
+                key_in(v, keys)
             }
         }),
-        Value::Array(a) => a.iter().find_map(secret_key),
+        Value::Array(a) => a.iter().find_map(|v| key_in(v, keys)),
         _ => None,
     }
+}
+
+/// The first key of `SECRET_KEYS` anywhere in `v`.
+fn secret_key(v: &Value) -> Option<String> {
+    key_in(v, SECRET_KEYS)
 }
 
 /// Fragments of internal error text that must never reach a client.
@@ -1416,6 +1657,78 @@ async fn api3_privileged_fields_are_refused_or_ignored_and_no_body_exposes_secre
         a.status == 200 && line["unit_price"] == "19.99" && line["currency"] == "USD",
         || format!("  cart line with a client price: {} {}", a.status, a.text),
     );
+    // An order is priced by the catalog, starts pending and unpaid, and is the caller's, whatever
+    // the body says (contract §6: anything else a client sends is ignored).
+    let forced_order = Uuid::now_v7();
+    let mut body = order_body(&w.sku);
+    for (k, v) in [
+        ("id", json!(forced_order)),
+        ("status", json!("confirmed")),
+        ("total_amount", json!("0.01")),
+        ("currency", json!("JPY")),
+        ("buyer_id", json!(w.buyer2.id)),
+        ("payment_status", json!("captured")),
+    ] {
+        body[k] = v;
+    }
+    body["items"][0]["unit_price"] = json!("0.01");
+    body["items"][0]["seller_id"] = json!(w.seller2.id);
+    let a =
+        w.s.call(
+            Svc::Order,
+            Method::POST,
+            "/api/v1/orders",
+            Some(&w.buyer.token),
+            Some(&body),
+        )
+        .await;
+    let placed = a.json();
+    let priced = |o: &Value| {
+        o["buyer_id"] == json!(w.buyer.id)
+            && o["total_amount"] == "19.99"
+            && o["currency"] == "USD"
+            && o["payment_status"] == "none"
+            && o["items"][0]["unit_price"] == "19.99"
+            && o["items"][0]["seller_id"] == json!(w.seller.id)
+    };
+    tally.check(
+        a.status == 202
+            && placed["id"] != json!(forced_order)
+            && placed["status"] == "pending"
+            && priced(&placed),
+        || {
+            format!(
+                "  order with id, status, total, currency, buyer, payment status and a line price: {} {}",
+                a.status, a.text
+            )
+        },
+    );
+    if let Some(id) = placed["id"].as_str() {
+        let path = format!("/api/v1/orders/{id}");
+        let stored =
+            w.s.ok(Svc::Order, "GET", &path, Some(&w.buyer.token), None, 200)
+                .await;
+        // The saga may have moved it on to `awaiting_payment` (catalog reserved); nothing but a
+        // payment authorization (no payment service runs here) makes it `confirmed`.
+        tally.check(
+            priced(&stored)
+                && matches!(
+                    stored["status"].as_str(),
+                    Some("pending" | "awaiting_payment")
+                )
+                && stored["status_history"][0]["status"] == "pending",
+            || format!("  the order placed with privileged fields, stored: {stored}"),
+        );
+        let a =
+            w.s.call(Svc::Order, Method::GET, &path, Some(&w.buyer2.token), None)
+                .await;
+        tally.check(a.status == 404 && a.is_error("ORDER_NOT_FOUND"), || {
+            format!(
+                "  the buyer named in the body reads the order: {} {}",
+                a.status, a.text
+            )
+        });
+    }
 
     // Exposure: public and other users' views hold no secret or inventory counter.
     let sku_lookup = format!("/api/v1/skus?ids={}", w.sku);
@@ -1456,6 +1769,27 @@ async fn api3_privileged_fields_are_refused_or_ignored_and_no_body_exposes_secre
         (i, "/api/v1/users".into(), Some(&w.admin.token)),
         (i, "/.well-known/jwks.json".into(), None),
         (Svc::Cart, "/api/v1/cart".into(), Some(&w.buyer.token)),
+        (
+            Svc::Order,
+            w.path("/api/v1/orders/{order}"),
+            Some(&w.buyer.token),
+        ),
+        (Svc::Order, "/api/v1/orders".into(), Some(&w.buyer.token)),
+        (
+            Svc::Order,
+            w.path("/api/v1/orders/{order}"),
+            Some(&w.seller.token),
+        ),
+        (
+            Svc::Order,
+            "/api/v1/orders/seller/me".into(),
+            Some(&w.seller.token),
+        ),
+        (
+            Svc::Order,
+            w.path("/api/v1/orders/{order}"),
+            Some(&w.admin.token),
+        ),
     ];
     for (svc, path, token) in reads {
         let a = w.s.call(svc, Method::GET, &path, token, None).await;
@@ -1480,6 +1814,54 @@ async fn api3_privileged_fields_are_refused_or_ignored_and_no_body_exposes_secre
         .await;
     tally.check(own["skus"][0]["stock_quantity"].is_number(), || {
         format!("  the owner's view lacks the counters: {own}")
+    });
+
+    // A seller in an order sees their lines and subtotal, not what the buyer paid in all, with
+    // what, or who the buyer is; the buyer sees all three (so their absence is the view's doing).
+    let seller_views = [
+        (w.path("/api/v1/orders/{order}"), None),
+        ("/api/v1/orders/seller/me".to_owned(), Some("items")),
+    ];
+    for (path, list) in seller_views {
+        let a =
+            w.s.call(Svc::Order, Method::GET, &path, Some(&w.seller.token), None)
+                .await;
+        let body = a.json();
+        let view = match list {
+            Some(k) => body[k]
+                .as_array()
+                .and_then(|l| l.iter().find(|o| o["id"] == json!(w.order)))
+                .cloned()
+                .unwrap_or(Value::Null),
+            None => body.clone(),
+        };
+        let leak = key_in(&body, BUYER_ONLY_KEYS);
+        tally.check(
+            a.status == 200 && view["subtotal"] == "19.99" && leak.is_none(),
+            || {
+                format!(
+                    "  the seller's view {path} exposes {leak:?} (or is not the seller's view): {} {}",
+                    a.status, a.text
+                )
+            },
+        );
+    }
+    let whole =
+        w.s.ok(
+            Svc::Order,
+            "GET",
+            &w.path("/api/v1/orders/{order}"),
+            Some(&w.buyer.token),
+            None,
+            200,
+        )
+        .await;
+    let missing: Vec<&&str> = BUYER_ONLY_KEYS
+        .iter()
+        .filter(|k| whole.get(**k).is_none())
+        .collect();
+    tally.check(missing.is_empty(), || {
+        format!("  the buyer's view lacks {missing:?}: {whole}")
     });
 
     // Error bodies carry no internal text.
@@ -1533,6 +1915,37 @@ async fn api3_privileged_fields_are_refused_or_ignored_and_no_body_exposes_secre
             Some(&w.buyer.token),
             "{\"sku_id\": \"nope\", \"quantity\": 1}".into(),
         ),
+        (
+            Svc::Order,
+            Method::GET,
+            "/api/v1/orders/not-a-uuid",
+            Some(&w.buyer.token),
+            String::new(),
+        ),
+        (
+            Svc::Order,
+            Method::POST,
+            "/api/v1/orders",
+            Some(&w.buyer.token),
+            "{\"items\": ".into(),
+        ),
+        (
+            Svc::Order,
+            Method::GET,
+            "/api/v1/orders?cursor=%27%3B--",
+            Some(&w.buyer.token),
+            String::new(),
+        ),
+        (
+            Svc::Order,
+            Method::POST,
+            "/api/v1/orders",
+            Some(&w.buyer.token),
+            format!(
+                "{{\"items\": [{{\"sku_id\": \"{}\", \"quantity\": 1}}], \"shipping_address\": {{\"name\": \"A\", \"line1\": \"B\", \"city\": \"C\", \"postal_code\": \"D\", \"country\": \"ZZ\"}}, \"payment_method\": \"card 4242\"}}",
+                w.sku
+            ),
+        ),
     ];
     for (svc, method, path, token, body) in errors {
         let a = if body.is_empty() {
@@ -1575,6 +1988,7 @@ async fn api4_oversized_bodies_huge_limits_deep_json_and_many_ids_are_refused_wi
             "/api/v1/cart/items",
             Some(w.buyer.token.as_str()),
         ),
+        (Svc::Order, "/api/v1/orders", Some(w.buyer.token.as_str())),
     ];
     for (svc, path, token) in posts {
         let a =
@@ -1613,6 +2027,16 @@ async fn api4_oversized_bodies_huge_limits_deep_json_and_many_ids_are_refused_wi
             Some(w.admin.token.as_str()),
         ),
         (Svc::Catalog, lookup, None),
+        (
+            Svc::Order,
+            "/api/v1/orders?limit=100000".to_owned(),
+            Some(w.buyer.token.as_str()),
+        ),
+        (
+            Svc::Order,
+            "/api/v1/orders/seller/me?limit=100000".to_owned(),
+            Some(w.seller.token.as_str()),
+        ),
     ];
     for (svc, path, token) in gets {
         let a = w.s.call(svc, Method::GET, &path, token, None).await;
@@ -1638,6 +2062,27 @@ async fn api4_oversized_bodies_huge_limits_deep_json_and_many_ids_are_refused_wi
     tally.check((400..500).contains(&a.status), || {
         format!("  cart quantity i64::MAX: {} {}", a.status, a.text)
     });
+    // An order holds at most 50 lines of at most 99 units (contract §6).
+    let mut lines = order_body(&w.sku);
+    lines["items"] = (0..51)
+        .map(|_| json!({"sku_id": Uuid::now_v7(), "quantity": 1}))
+        .collect();
+    let mut huge = order_body(&w.sku);
+    huge["items"][0]["quantity"] = json!(i64::MAX);
+    for (what, body) in [("51 lines", lines), ("quantity i64::MAX", huge)] {
+        let a =
+            w.s.call(
+                Svc::Order,
+                Method::POST,
+                "/api/v1/orders",
+                Some(&w.buyer.token),
+                Some(&body),
+            )
+            .await;
+        tally.check(a.status == 422 && a.is_error("VALIDATION_FAILED"), || {
+            format!("  order with {what}: {} {}", a.status, a.text)
+        });
+    }
     tally.finish();
 }
 
@@ -1785,7 +2230,37 @@ fn function_table() -> Vec<Probe> {
             403,
             f,
         ),
+        probe(
+            Order,
+            "GET",
+            "/api/v1/orders/seller/me",
+            None,
+            Buyer,
+            403,
+            f,
+        ),
+        probe(
+            Order,
+            "POST",
+            "/api/v1/orders/{order}/ship",
+            Some(json!({"tracking_number": "BUYER-1"})),
+            Buyer,
+            403,
+            f,
+        ),
     ]);
+    // Placing an order is a buyer's: not a seller's, nor an admin's.
+    for who in [Seller, Admin] {
+        t.push(probe(
+            Order,
+            "POST",
+            "/api/v1/orders",
+            Some(order_body("{sku}")),
+            who,
+            403,
+            f,
+        ));
+    }
     // The same routes answer an admin (or the seller), so the refusals above are the role's doing.
     t.extend([
         probe(Identity, "GET", "/api/v1/users", None, Admin, 200, None),
@@ -1825,6 +2300,26 @@ fn function_table() -> Vec<Probe> {
             200,
             None,
         ),
+        probe(
+            Order,
+            "GET",
+            "/api/v1/orders/seller/me",
+            None,
+            Seller,
+            200,
+            None,
+        ),
+        // The seller in the order gets past the role and ownership checks to the state's refusal
+        // (the order awaits payment): nothing ships.
+        probe(
+            Order,
+            "POST",
+            "/api/v1/orders/{order}/ship",
+            Some(json!({"tracking_number": "SELLER-1"})),
+            Seller,
+            409,
+            Some("ORDER_NOT_SHIPPABLE"),
+        ),
     ]);
     // Anonymous callers are asked to authenticate on every protected route.
     let u = Some("UNAUTHENTICATED");
@@ -1859,6 +2354,16 @@ fn function_table() -> Vec<Probe> {
             u,
         ),
         probe(Cart, "GET", "/api/v1/cart", None, Anon, 401, u),
+        probe(Order, "GET", "/api/v1/orders", None, Anon, 401, u),
+        probe(
+            Order,
+            "POST",
+            "/api/v1/orders",
+            Some(order_body("{sku}")),
+            Anon,
+            401,
+            u,
+        ),
     ]);
     t
 }
