@@ -96,3 +96,40 @@ where
             })
     }
 }
+
+/// An optional JSON body: no body (or only whitespace) is `T::default()`; anything else is read
+/// exactly as `AppJson` reads it (content type, size limit, shape), with the same error bodies.
+pub struct OptionalJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes =
+            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+                .await
+                .map_err(|e| {
+                    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "PAYLOAD_TOO_LARGE",
+                            "the request body is too large",
+                        )
+                    } else {
+                        ApiError::bad_request("INVALID_BODY", e.body_text())
+                    }
+                })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        AppJson::<T>::from_request(req, state)
+            .await
+            .map(|AppJson(v)| OptionalJson(v))
+    }
+}

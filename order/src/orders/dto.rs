@@ -41,12 +41,14 @@ pub struct PlaceOrder {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     /// Free text kept as a note on the order (at most 500 characters).
     pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ShipRequest {
     pub tracking_number: Option<String>,
 }

@@ -1,35 +1,17 @@
 //! HTTP handlers of the order API (contract §6).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use serde::de::DeserializeOwned;
 use shared::auth::AuthUser;
 use shared::error::ErrorBody;
-use shared::extract::{AppJson, AppPath, AppQuery};
-use shared::ApiError;
+use shared::extract::{AppJson, AppPath, AppQuery, OptionalJson};
 use uuid::Uuid;
 
 use super::dto::*;
 use super::service;
 use crate::error::Result;
 use crate::startup::AppState;
-
-/// An optional JSON body: empty means the defaults.
-fn optional_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "INVALID_BODY",
-            format!("the body does not have the expected shape: {e}"),
-        )
-        .into()
-    })
-}
 
 fn bearer(headers: &HeaderMap) -> &str {
     headers
@@ -101,9 +83,8 @@ pub async fn cancel(
     State(state): State<AppState>,
     caller: AuthUser,
     AppPath(id): AppPath<Uuid>,
-    body: Bytes,
+    OptionalJson(req): OptionalJson<CancelRequest>,
 ) -> Result<(StatusCode, Json<Order>)> {
-    let req: CancelRequest = optional_body(&body)?;
     let order = service::cancel(&state, &caller, id, req).await?;
     Ok((StatusCode::ACCEPTED, Json(order)))
 }
@@ -116,9 +97,8 @@ pub async fn ship(
     State(state): State<AppState>,
     caller: AuthUser,
     AppPath(id): AppPath<Uuid>,
-    body: Bytes,
+    OptionalJson(req): OptionalJson<ShipRequest>,
 ) -> Result<Json<SellerOrder>> {
-    let req: ShipRequest = optional_body(&body)?;
     Ok(Json(service::ship(&state, &caller, id, req).await?))
 }
 

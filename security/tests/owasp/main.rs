@@ -1989,8 +1989,19 @@ async fn api4_oversized_bodies_huge_limits_deep_json_and_many_ids_are_refused_wi
             Some(w.buyer.token.as_str()),
         ),
         (Svc::Order, "/api/v1/orders", Some(w.buyer.token.as_str())),
+        (
+            Svc::Order,
+            "/api/v1/orders/{order}/cancel",
+            Some(w.buyer.token.as_str()),
+        ),
+        (
+            Svc::Order,
+            "/api/v1/orders/{order}/ship",
+            Some(w.seller.token.as_str()),
+        ),
     ];
     for (svc, path, token) in posts {
+        let path = &w.path(path);
         let a =
             w.s.call_raw(svc, Method::POST, path, token, big.clone())
                 .await;
