@@ -1,0 +1,20 @@
+//! The payment binary: load config, start telemetry, serve until SIGTERM.
+
+use payment::{Application, PaymentConfig};
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("payment: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let config = PaymentConfig::load()?;
+    let _telemetry = shared::telemetry::init("payment", &config.common)?;
+    let app = Application::build(config).await?;
+    app.run_until_stopped().await?;
+    tracing::info!("payment stopped");
+    Ok(())
+}
