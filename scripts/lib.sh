@@ -26,6 +26,7 @@ SERVICE_TABLE=(
   "catalog ${CATALOG_PORT:-8082} catalog"
   "cart ${CART_PORT:-8083} -"
   "order ${ORDER_PORT:-8084} orders"
+  "payment ${PAYMENT_PORT:-8085} payment"
 )
 SERVICES=()
 DATABASES=()

@@ -77,6 +77,7 @@ Koupang is up.
   catalog   http://127.0.0.1:${PORT_OF[catalog]}   (OpenAPI: /openapi.json; try /api/v1/products)
   cart      http://127.0.0.1:${PORT_OF[cart]}   (OpenAPI: /openapi.json; a buyer's token)
   order     http://127.0.0.1:${PORT_OF[order]}   (OpenAPI: /openapi.json; POST /api/v1/orders needs an Idempotency-Key)
+  payment   http://127.0.0.1:${PORT_OF[payment]}   (OpenAPI: /openapi.json; mock gateway: tok_visa, tok_decline, tok_timeout)
   broker    127.0.0.1:$KAFKA_PORT (tansu)
   logs      .dev/logs/<service>.log     mail: .dev/mail/
 Demo users (password for all: $(seed_password)):
