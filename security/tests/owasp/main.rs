@@ -1,30 +1,36 @@
 //! OWASP API Security Top-10 (2023) probes against running services (issue 12, "And keep it
-//! tested"). Each test starts identity, catalog, cart and order in this process
+//! tested"). Each test starts identity, catalog, cart, order and payment in this process
 //! (`Application::build` on `127.0.0.1:0`, a database per service, one Redis prefix and one topic
 //! prefix on the test broker for the stack, as a deployment shares them), with identity signing
-//! with the test key whose public half catalog, cart and order verify. Its users are real: a buyer,
-//! a second buyer, a seller, a second seller (registered through identity) and an admin (made as
-//! operators make one, in the database). Their objects: an active product of the seller with a SKU
-//! and an image, a draft product, a category, a brand linked to it, a cart line of the buyer, and
-//! an order of the buyer for the seller's SKU (placed through order, and waited on until the saga
-//! has reserved its stock in catalog, so the probes start from a settled state).
+//! with the test key whose public half catalog, cart, order and payment verify. Its users are real:
+//! a buyer, a second buyer, a seller, a second seller (registered through identity) and an admin
+//! (made as operators make one, in the database). Their objects: an active product of the seller
+//! with a SKU and an image, a draft product, a category, a brand linked to it, an order of the
+//! buyer for the seller's SKU (placed through order with `tok_visa`) and its payment, and a cart
+//! line of the buyer. The order is waited on until the whole saga has settled — catalog reserved
+//! and committed its stock, payment authorized and captured it (mock gateway, fast retries), cart
+//! dropped the bought line, order is `confirmed` with its payment `captured` — so the probes start
+//! from a state nothing else moves; the cart line is put back after that.
 //!
 //! - API1 (BOLA): every id-taking endpoint called by the second user of each role → the exact
 //!   refusal, and a snapshot of every object taken before equals the one taken after; the second
 //!   buyer's and second seller's order lists do not show the first's order, and the first buyer's
-//!   `Idempotency-Key` gets the second buyer an order of their own.
+//!   `Idempotency-Key` gets the second buyer an order of their own. A payment is its buyer's and
+//!   admins' only: the second buyer and both sellers are told it does not exist.
 //! - API2 (broken authentication): expired, wrong audience, wrong issuer, `alg: none`, HS256 keyed
 //!   with the public key, another Ed25519 key, a revoked token → 401 with the one error body, on a
-//!   route of each service.
+//!   route of each service (payment's: the buyer's payment).
 //! - API3 (mass assignment, property exposure): every writable shape with privileged fields added
 //!   is refused or the field ignored (the stored value is checked: an order is priced by the
 //!   catalog and belongs to its caller, whatever the body says); no public body holds a secret or
 //!   an inventory counter, a seller's view of an order holds neither the order total nor the
-//!   buyer's payment method or id, and no error body internal text.
+//!   buyer's payment method or id, a payment (the buyer's view, the admin's ledger views) holds no
+//!   card data beyond the `tok_...` token, and no error body internal text.
 //! - API4 (resource consumption): oversized bodies, huge `limit`, deep JSON, too many ids or order
 //!   lines → 4xx.
-//! - API5 (function-level authorization): every admin route as buyer and seller, every seller
-//!   route as buyer, every buyer-only route (placing an order) as seller and admin → 403.
+//! - API5 (function-level authorization): every admin route (identity's, catalog's, payment's
+//!   ledger) as buyer and seller, every seller route (a seller's balance too) as buyer, every
+//!   buyer-only route (placing an order) as seller and admin → 403.
 //!
 //! Probes are rows of `Probe` (service, method, path template, body, caller, status, code): a new
 //! endpoint is one row per table it belongs to. Each test prints `owasp: N probes, all passed` and
@@ -56,6 +62,7 @@ enum Svc {
     Catalog,
     Cart,
     Order,
+    Payment,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,6 +181,7 @@ struct Stack {
     catalog: Http,
     cart: Http,
     order: Http,
+    payment: Http,
     identity_state: identity::AppState,
     handles: Vec<ShutdownHandle>,
     mail_dir: PathBuf,
@@ -258,8 +266,7 @@ impl Stack {
         tokio::spawn(cart.run_until_stopped());
 
         // Order prices at the stack's catalog, reads the stack's cart, and takes part in the
-        // saga with the catalog on the stack's topics (the payment service is not built, so an
-        // order stops at `awaiting_payment`).
+        // saga with the catalog and payment on the stack's topics.
         let migrator = shared::db::service_migrator(&order::MIGRATOR).unwrap();
         let order_db = TestDb::create("orders", &migrator)
             .await
@@ -269,12 +276,12 @@ impl Stack {
         oc.common.database_url = Secret::new(order_db.url.clone());
         oc.common.database_max_connections = 5;
         oc.common.redis_url = Secret::new(test_utils::redis_url());
-        oc.common.redis_prefix = redis_prefix;
+        oc.common.redis_prefix = redis_prefix.clone();
         oc.common.shutdown_grace_secs = 1;
         oc.common.jwt_public_key_path = Some(test_utils::public_key_file().to_owned());
         oc.common.kafka_brokers = brokers();
         oc.common.kafka_topic_partitions = 2;
-        oc.common.kafka_topic_prefix = topic_prefix;
+        oc.common.kafka_topic_prefix = topic_prefix.clone();
         oc.catalog_url = catalog_base.clone();
         oc.cart_url = cart_base.clone();
         let order = order::Application::build(oc).await.expect("order starts");
@@ -282,15 +289,45 @@ impl Stack {
         handles.push(order.shutdown_handle());
         tokio::spawn(order.run_until_stopped());
 
+        // Payment authorizes what order requests and captures what it confirms, on the stack's
+        // topics, with the mock gateway and retries fast enough for a test.
+        let migrator = shared::db::service_migrator(&payment::MIGRATOR).unwrap();
+        let pay_db = TestDb::create("payment", &migrator)
+            .await
+            .expect("payment database");
+        let mut pc = payment::PaymentConfig::defaults(Profile::Test);
+        pc.common.port = 0;
+        pc.common.database_url = Secret::new(pay_db.url.clone());
+        pc.common.database_max_connections = 5;
+        pc.common.redis_url = Secret::new(test_utils::redis_url());
+        pc.common.redis_prefix = redis_prefix;
+        pc.common.shutdown_grace_secs = 1;
+        pc.common.jwt_public_key_path = Some(test_utils::public_key_file().to_owned());
+        pc.common.kafka_brokers = brokers();
+        pc.common.kafka_topic_partitions = 2;
+        pc.common.kafka_topic_prefix = topic_prefix;
+        pc.retry_base_ms = 10;
+        pc.retry_max_ms = 40;
+        pc.worker_interval_ms = 50;
+        pc.gateway_timeout_ms = 1000;
+        pc.claim_lease_secs = 2;
+        let payment = payment::Application::build(pc)
+            .await
+            .expect("payment starts");
+        let payment_base = format!("http://{}", payment.addr());
+        handles.push(payment.shutdown_handle());
+        tokio::spawn(payment.run_until_stopped());
+
         Self {
             identity: Http::new(identity_base),
             catalog: Http::new(catalog_base),
             cart: Http::new(cart_base),
             order: Http::new(order_base),
+            payment: Http::new(payment_base),
             identity_state,
             handles,
             mail_dir,
-            _dbs: vec![id_db, cat_db, order_db],
+            _dbs: vec![id_db, cat_db, order_db, pay_db],
         }
     }
 
@@ -300,6 +337,7 @@ impl Stack {
             Svc::Catalog => &self.catalog,
             Svc::Cart => &self.cart,
             Svc::Order => &self.order,
+            Svc::Payment => &self.payment,
         }
     }
 
@@ -471,7 +509,8 @@ struct World {
     category: String,
     category2: String,
     brand: String,
-    /// The buyer's order for one unit of `sku`, reserved by the catalog (`awaiting_payment`).
+    /// The buyer's order for one unit of `sku`, settled: `confirmed`, its stock committed by the
+    /// catalog, its payment (`tok_visa`) captured.
     order: Uuid,
     /// The `Idempotency-Key` it was placed with.
     order_key: String,
@@ -627,14 +666,18 @@ impl World {
             placed.text
         );
         let order: Uuid = id_of(&placed.json()).parse().unwrap();
-        // The saga (catalog reserves, order awaits payment) settles before any snapshot is taken,
-        // so a snapshot difference is a probe's doing, not the saga's.
+        // The saga (catalog reserves, payment authorizes, order confirms, catalog commits the
+        // stock, cart drops the bought line, payment captures, order records the capture) settles
+        // before any snapshot is taken, so a snapshot difference is a probe's doing, not the
+        // saga's. A cancelled order or a failed payment ends the wait at once (and fails below).
         let order_path = format!("/api/v1/orders/{order}");
+        let payment_path = format!("/api/v1/payments/{order}");
+        let reservation_path = format!("/api/v1/inventory/reservations/{order}");
         let settled = test_utils::eventually(
-            "the order's stock to be reserved",
+            "the fixture order's saga to settle (confirmed, stock committed, payment captured)",
             Duration::from_secs(30),
             || async {
-                let a = s
+                let o = s
                     .call(
                         Svc::Order,
                         Method::GET,
@@ -643,17 +686,70 @@ impl World {
                         None,
                     )
                     .await;
-                let body = a.json();
-                (a.status != 200 || body["status"] != "pending").then_some((a.status, body))
+                // 404 PAYMENT_NOT_FOUND until payment has consumed `PaymentRequested`.
+                let p = s
+                    .call(
+                        Svc::Payment,
+                        Method::GET,
+                        &payment_path,
+                        Some(&buyer.token),
+                        None,
+                    )
+                    .await;
+                let r = s
+                    .call(
+                        Svc::Catalog,
+                        Method::GET,
+                        &reservation_path,
+                        Some(&admin.token),
+                        None,
+                    )
+                    .await;
+                let c = s
+                    .call(
+                        Svc::Cart,
+                        Method::GET,
+                        "/api/v1/cart",
+                        Some(&buyer.token),
+                        None,
+                    )
+                    .await;
+                let (o, p, r, c) = (o.json(), p.json(), r.json(), c.json());
+                let done = o["status"] == "confirmed"
+                    && o["payment_status"] == "captured"
+                    && p["status"] == "captured"
+                    && r["items"][0]["status"] == "committed"
+                    && c["items"].as_array().is_some_and(Vec::is_empty);
+                let gone = o["status"] == "cancelled"
+                    || matches!(
+                        p["status"].as_str(),
+                        Some("failed" | "voided" | "capture_failed" | "refunded")
+                    );
+                (done || gone).then(|| {
+                    (
+                        done,
+                        json!({"order": o, "payment": p, "reservations": r, "cart": c}),
+                    )
+                })
             },
         )
         .await;
         assert!(
-            settled.0 == 200 && settled.1["status"] == "awaiting_payment",
-            "the fixture order did not reach awaiting_payment: {} {}",
             settled.0,
+            "the fixture order's saga did not settle as confirmed and captured: {}",
             settled.1
         );
+        // The confirmed order took the buyer's cart line (contract §5): the buyer fills the cart
+        // again, so the probes have a line of theirs to aim at.
+        s.ok(
+            Svc::Cart,
+            "POST",
+            "/api/v1/cart/items",
+            Some(&buyer.token),
+            Some(json!({"sku_id": sku, "quantity": 2})),
+            200,
+        )
+        .await;
         Self {
             s,
             buyer,
@@ -766,6 +862,13 @@ impl World {
                 "/api/v1/orders/{order}",
                 Some(self.buyer.token.as_str()),
             ),
+            (
+                Svc::Payment,
+                "/api/v1/payments/{order}",
+                Some(self.buyer.token.as_str()),
+            ),
+            // Every account's balance: no probe moves money.
+            (Svc::Payment, "/api/v1/ledger/accounts", at),
         ] {
             // The status too: a deleted object reads as a 404 in the "after" snapshot.
             let a = self
@@ -1026,6 +1129,31 @@ fn bola_table() -> Vec<Probe> {
         404,
         gone,
     ));
+    // A payment is its buyer's (and admins'): to another buyer, and to sellers — even the one
+    // paid by it — it does not exist (contract §8).
+    for who in [Buyer2, Seller, Seller2] {
+        t.push(probe(
+            Payment,
+            "GET",
+            "/api/v1/payments/{order}",
+            None,
+            who,
+            404,
+            Some("PAYMENT_NOT_FOUND"),
+        ));
+    }
+    // The controls: the owner and an admin read it, so the refusals above are the caller's doing.
+    for who in [Buyer, Admin] {
+        t.push(probe(
+            Payment,
+            "GET",
+            "/api/v1/payments/{order}",
+            None,
+            who,
+            200,
+            None,
+        ));
+    }
     t
 }
 
@@ -1198,6 +1326,7 @@ fn bad_tokens(user: Uuid, role: Role) -> Vec<(&'static str, String, &'static str
 async fn api2_forged_expired_and_revoked_tokens_are_refused_with_401_by_every_service() {
     let w = World::build().await;
     let mut tally = Tally::new("API2 broken authentication");
+    let payment = w.path("/api/v1/payments/{order}");
     // A route of each service, and the user whose token it takes.
     let routes = [
         (Svc::Identity, "/api/v1/users/me", &w.buyer, Role::Buyer),
@@ -1209,6 +1338,7 @@ async fn api2_forged_expired_and_revoked_tokens_are_refused_with_401_by_every_se
         ),
         (Svc::Cart, "/api/v1/cart", &w.buyer, Role::Buyer),
         (Svc::Order, "/api/v1/orders", &w.buyer, Role::Buyer),
+        (Svc::Payment, payment.as_str(), &w.buyer, Role::Buyer),
     ];
     for (svc, path, user, role) in routes {
         // The control: the real token is accepted, so a refusal below is the token's doing.
@@ -1538,6 +1668,63 @@ fn secret_key(v: &Value) -> Option<String> {
     key_in(v, SECRET_KEYS)
 }
 
+/// Keys that would hold card data (number, security code, expiry, holder); a payment holds only
+/// the gateway's `tok_...` token for the card.
+const CARD_KEYS: &[&str] = &[
+    "card",
+    "card_number",
+    "number",
+    "pan",
+    "cvc",
+    "cvv",
+    "cvv2",
+    "security_code",
+    "exp_month",
+    "exp_year",
+    "expiry",
+    "expiration",
+    "cardholder",
+    "cardholder_name",
+    "last4",
+    "bin",
+];
+
+/// Card data in a body: a key of `CARD_KEYS`, a `payment_method` that is not a `tok_...` token,
+/// or a run of 13 to 19 digits standing alone (a card number: ids, times and amounts never make
+/// one, a UUID's longest group being 12).
+fn card_data(text: &str, body: &Value) -> Option<String> {
+    if let Some(k) = key_in(body, CARD_KEYS) {
+        return Some(format!("key {k}"));
+    }
+    let mut methods = vec![];
+    collect_key(body, "payment_method", &mut methods);
+    if let Some(m) = methods
+        .iter()
+        .find(|m| !m.as_str().is_some_and(|m| m.starts_with("tok_")))
+    {
+        return Some(format!("payment_method {m}"));
+    }
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|t| (13..=19).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()))
+        .map(|t| format!("digits {t}"))
+}
+
+/// Every value of `key` anywhere in `v`.
+fn collect_key<'a>(v: &'a Value, key: &str, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if k == key {
+                    out.push(v);
+                }
+                collect_key(v, key, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_key(v, key, out)),
+        _ => {}
+    }
+}
+
 /// Fragments of internal error text that must never reach a client.
 const INTERNAL_TEXT: &[&str] = &[
     "sqlx",
@@ -1687,7 +1874,6 @@ async fn api3_privileged_fields_are_refused_or_ignored_and_no_body_exposes_secre
         o["buyer_id"] == json!(w.buyer.id)
             && o["total_amount"] == "19.99"
             && o["currency"] == "USD"
-            && o["payment_status"] == "none"
             && o["items"][0]["unit_price"] == "19.99"
             && o["items"][0]["seller_id"] == json!(w.seller.id)
     };
@@ -1695,6 +1881,7 @@ async fn api3_privileged_fields_are_refused_or_ignored_and_no_body_exposes_secre
         a.status == 202
             && placed["id"] != json!(forced_order)
             && placed["status"] == "pending"
+            && placed["payment_status"] == "none"
             && priced(&placed),
         || {
             format!(
@@ -1708,15 +1895,20 @@ async fn api3_privileged_fields_are_refused_or_ignored_and_no_body_exposes_secre
         let stored =
             w.s.ok(Svc::Order, "GET", &path, Some(&w.buyer.token), None, 200)
                 .await;
-        // The saga may have moved it on to `awaiting_payment` (catalog reserved); nothing but a
-        // payment authorization (no payment service runs here) makes it `confirmed`.
+        // The saga may have moved it on since (it pays with `tok_visa`, and payment runs): to
+        // `awaiting_payment` (catalog reserved, still unpaid) or `confirmed` (authorized, perhaps
+        // captured by now). What the body claimed shows in the answer above, which is the state
+        // placement wrote; here it is the path the order took that is checked.
+        let saga_state = match stored["status"].as_str() {
+            Some("pending" | "awaiting_payment") => stored["payment_status"] == "none",
+            Some("confirmed") => matches!(
+                stored["payment_status"].as_str(),
+                Some("authorized" | "captured")
+            ),
+            _ => false,
+        };
         tally.check(
-            priced(&stored)
-                && matches!(
-                    stored["status"].as_str(),
-                    Some("pending" | "awaiting_payment")
-                )
-                && stored["status_history"][0]["status"] == "pending",
+            priced(&stored) && saga_state && stored["status_history"][0]["status"] == "pending",
             || format!("  the order placed with privileged fields, stored: {stored}"),
         );
         let a =
@@ -1788,6 +1980,36 @@ async fn api3_privileged_fields_are_refused_or_ignored_and_no_body_exposes_secre
         (
             Svc::Order,
             w.path("/api/v1/orders/{order}"),
+            Some(&w.admin.token),
+        ),
+        (
+            Svc::Payment,
+            w.path("/api/v1/payments/{order}"),
+            Some(&w.buyer.token),
+        ),
+        (
+            Svc::Payment,
+            w.path("/api/v1/payments/{order}"),
+            Some(&w.admin.token),
+        ),
+        (
+            Svc::Payment,
+            "/api/v1/payments/seller/me/balance".into(),
+            Some(&w.seller.token),
+        ),
+        (
+            Svc::Payment,
+            "/api/v1/ledger/trial-balance".into(),
+            Some(&w.admin.token),
+        ),
+        (
+            Svc::Payment,
+            "/api/v1/ledger/accounts".into(),
+            Some(&w.admin.token),
+        ),
+        (
+            Svc::Payment,
+            "/api/v1/ledger/reconciliation".into(),
             Some(&w.admin.token),
         ),
     ];
@@ -1864,6 +2086,49 @@ async fn api3_privileged_fields_are_refused_or_ignored_and_no_body_exposes_secre
         format!("  the buyer's view lacks {missing:?}: {whole}")
     });
 
+    // A payment holds the gateway's token for the card and nothing of the card itself: not in
+    // the buyer's view, the admin's, or the ledger's (which holds accounts and amounts only).
+    let payment_path = w.path("/api/v1/payments/{order}");
+    let card_reads = [
+        (payment_path.as_str(), &w.buyer.token),
+        (payment_path.as_str(), &w.admin.token),
+        ("/api/v1/payments/seller/me/balance", &w.seller.token),
+        ("/api/v1/ledger/trial-balance", &w.admin.token),
+        ("/api/v1/ledger/accounts", &w.admin.token),
+        ("/api/v1/ledger/reconciliation", &w.admin.token),
+    ];
+    for (path, token) in card_reads {
+        let a =
+            w.s.call(Svc::Payment, Method::GET, path, Some(token), None)
+                .await;
+        let body = a.json();
+        let leak = card_data(&a.text, &body);
+        tally.check(a.status == 200 && leak.is_none(), || {
+            format!(
+                "  Payment GET {path} holds card data ({leak:?}): {} {}",
+                a.status, a.text
+            )
+        });
+    }
+    // The payment is the fixture's, paid with the token the order was placed with (so the scan
+    // above read a real payment).
+    let paid =
+        w.s.ok(
+            Svc::Payment,
+            "GET",
+            &payment_path,
+            Some(&w.buyer.token),
+            None,
+            200,
+        )
+        .await;
+    tally.check(
+        paid["order_id"] == json!(w.order)
+            && paid["payment_method"] == "tok_visa"
+            && paid["status"] == "captured",
+        || format!("  the buyer's payment is not the fixture's captured tok_visa payment: {paid}"),
+    );
+
     // Error bodies carry no internal text.
     let errors: Vec<(Svc, Method, &str, Option<&str>, String)> = vec![
         (
@@ -1919,6 +2184,13 @@ async fn api3_privileged_fields_are_refused_or_ignored_and_no_body_exposes_secre
             Svc::Order,
             Method::GET,
             "/api/v1/orders/not-a-uuid",
+            Some(&w.buyer.token),
+            String::new(),
+        ),
+        (
+            Svc::Payment,
+            Method::GET,
+            "/api/v1/payments/not-a-uuid",
             Some(&w.buyer.token),
             String::new(),
         ),
@@ -2219,6 +2491,25 @@ fn function_table() -> Vec<Probe> {
                 403,
                 f,
             ),
+            probe(
+                Payment,
+                "GET",
+                "/api/v1/ledger/trial-balance",
+                None,
+                who,
+                403,
+                f,
+            ),
+            probe(Payment, "GET", "/api/v1/ledger/accounts", None, who, 403, f),
+            probe(
+                Payment,
+                "GET",
+                "/api/v1/ledger/reconciliation",
+                None,
+                who,
+                403,
+                f,
+            ),
         ]);
     }
     let f = Some("FORBIDDEN");
@@ -2255,6 +2546,15 @@ fn function_table() -> Vec<Probe> {
             "POST",
             "/api/v1/orders/{order}/ship",
             Some(json!({"tracking_number": "BUYER-1"})),
+            Buyer,
+            403,
+            f,
+        ),
+        probe(
+            Payment,
+            "GET",
+            "/api/v1/payments/seller/me/balance",
+            None,
             Buyer,
             403,
             f,
@@ -2320,16 +2620,53 @@ fn function_table() -> Vec<Probe> {
             200,
             None,
         ),
-        // The seller in the order gets past the role and ownership checks to the state's refusal
-        // (the order awaits payment): nothing ships.
+        // The seller gets past the role check on ship to the body's refusal (the order is
+        // `confirmed`, so a valid ship by its seller would ship it and change the world; a
+        // tracking number over 100 characters is refused before anything is read or written).
         probe(
             Order,
             "POST",
             "/api/v1/orders/{order}/ship",
-            Some(json!({"tracking_number": "SELLER-1"})),
+            Some(json!({"tracking_number": "S".repeat(101)})),
             Seller,
-            409,
-            Some("ORDER_NOT_SHIPPABLE"),
+            422,
+            Some("VALIDATION_FAILED"),
+        ),
+        probe(
+            Payment,
+            "GET",
+            "/api/v1/ledger/trial-balance",
+            None,
+            Admin,
+            200,
+            None,
+        ),
+        probe(
+            Payment,
+            "GET",
+            "/api/v1/ledger/accounts",
+            None,
+            Admin,
+            200,
+            None,
+        ),
+        probe(
+            Payment,
+            "GET",
+            "/api/v1/ledger/reconciliation",
+            None,
+            Admin,
+            200,
+            None,
+        ),
+        probe(
+            Payment,
+            "GET",
+            "/api/v1/payments/seller/me/balance",
+            None,
+            Seller,
+            200,
+            None,
         ),
     ]);
     // Anonymous callers are asked to authenticate on every protected route.
@@ -2366,6 +2703,33 @@ fn function_table() -> Vec<Probe> {
         ),
         probe(Cart, "GET", "/api/v1/cart", None, Anon, 401, u),
         probe(Order, "GET", "/api/v1/orders", None, Anon, 401, u),
+        probe(
+            Payment,
+            "GET",
+            "/api/v1/payments/{order}",
+            None,
+            Anon,
+            401,
+            u,
+        ),
+        probe(
+            Payment,
+            "GET",
+            "/api/v1/payments/seller/me/balance",
+            None,
+            Anon,
+            401,
+            u,
+        ),
+        probe(
+            Payment,
+            "GET",
+            "/api/v1/ledger/trial-balance",
+            None,
+            Anon,
+            401,
+            u,
+        ),
         probe(
             Order,
             "POST",
