@@ -15,6 +15,9 @@ pub struct CatalogConfig {
     pub cache_enabled: bool,
     /// Consumer group of the inventory handlers on `orders.events`.
     pub consumer_group: String,
+    /// Run the inventory consumer in this process (off: an API-only replica; reservations are
+    /// made by the replicas that run it).
+    pub inventory_consumer_enabled: bool,
 }
 
 impl CatalogConfig {
@@ -24,6 +27,7 @@ impl CatalogConfig {
             cache_ttl_secs: 300,
             cache_enabled: true,
             consumer_group: "catalog-inventory".into(),
+            inventory_consumer_enabled: true,
         }
     }
 

@@ -47,14 +47,16 @@ impl Application {
         };
         let db = infra.db()?;
         infra.outbox_relay(RelayConfig::default())?;
-        infra.consume(
-            &config.consumer_group,
-            &[topics::ORDERS],
-            Arc::new(InventoryHandler {
-                db: db.clone(),
-                cache: cache.clone(),
-            }),
-        )?;
+        if config.inventory_consumer_enabled {
+            infra.consume(
+                &config.consumer_group,
+                &[topics::ORDERS],
+                Arc::new(InventoryHandler {
+                    db: db.clone(),
+                    cache: cache.clone(),
+                }),
+            )?;
+        }
         let state = AppState {
             db,
             cache,
