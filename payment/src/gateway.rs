@@ -199,9 +199,13 @@ impl PaymentGateway for MockGateway {
             }
             match self.answer(request).await {
                 Ok(outcome) => outcome,
-                Err(e) => GatewayOutcome::Retryable {
-                    error: format!("mock: {e}"),
-                },
+                Err(e) => {
+                    // The attempt's error is shown to the buyer: the cause stays in the log.
+                    tracing::warn!(error = %e, key = %request.idempotency_key, "mock gateway storage failed");
+                    GatewayOutcome::Retryable {
+                        error: "mock: gateway storage unavailable".into(),
+                    }
+                }
             }
         })
     }

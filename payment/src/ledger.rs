@@ -139,6 +139,14 @@ async fn account_id(conn: &mut PgConnection, account: &Account) -> Result<i64, s
 
 pub type Entry = (Account, Direction, Decimal);
 
+/// An amount as the API shows money: the currency's minor digits exactly (`45.00`, `1500` JPY).
+pub fn money(amount: Decimal, currency: &str) -> String {
+    match currency.parse::<shared::money::Currency>() {
+        Ok(c) => shared::money::rounded(amount, c).to_string(),
+        Err(_) => amount.normalize().to_string(),
+    }
+}
+
 /// Post one journal transaction. The database checks it balances when the surrounding
 /// transaction commits, and that the payment has no other posting of this kind.
 pub async fn post(
@@ -305,57 +313,74 @@ pub async fn entries_of(
         .collect())
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TrialBalanceRow {
     pub currency: String,
-    #[schema(value_type = String)]
-    pub debits: Decimal,
-    #[schema(value_type = String)]
-    pub credits: Decimal,
+    pub debits: String,
+    pub credits: String,
     pub balanced: bool,
 }
 
 pub async fn trial_balance(db: impl PgExecutor<'_>) -> Result<Vec<TrialBalanceRow>, sqlx::Error> {
-    sqlx::query_as(
+    let rows: Vec<(String, Decimal, Decimal)> = sqlx::query_as(
         "SELECT currency,
-                COALESCE(sum(amount) FILTER (WHERE direction = 'debit'), 0) AS debits,
-                COALESCE(sum(amount) FILTER (WHERE direction = 'credit'), 0) AS credits,
-                COALESCE(sum(amount) FILTER (WHERE direction = 'debit'), 0)
-                    = COALESCE(sum(amount) FILTER (WHERE direction = 'credit'), 0) AS balanced
+                COALESCE(sum(amount) FILTER (WHERE direction = 'debit'), 0),
+                COALESCE(sum(amount) FILTER (WHERE direction = 'credit'), 0)
          FROM ledger_entries GROUP BY currency ORDER BY currency",
     )
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(currency, debits, credits)| TrialBalanceRow {
+            debits: money(debits, &currency),
+            credits: money(credits, &currency),
+            balanced: debits == credits,
+            currency,
+        })
+        .collect())
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AccountBalance {
     pub code: String,
     #[serde(rename = "type")]
-    #[sqlx(rename = "type")]
     pub kind: String,
     pub normal_balance: String,
     pub currency: String,
     pub seller_id: Option<Uuid>,
     /// In the account's normal direction (a liability's credit balance is positive).
-    #[schema(value_type = String)]
-    pub balance: Decimal,
+    #[schema(example = "45.00")]
+    pub balance: String,
 }
 
 pub async fn balances(
     db: impl PgExecutor<'_>,
     seller: Option<Uuid>,
 ) -> Result<Vec<AccountBalance>, sqlx::Error> {
-    sqlx::query_as(
+    let rows: Vec<(String, String, String, String, Option<Uuid>, Decimal)> = sqlx::query_as(
         "SELECT code, type, normal_balance, currency, seller_id,
-                CASE WHEN normal_balance = 'debit' THEN debit_balance ELSE -debit_balance END AS balance
+                CASE WHEN normal_balance = 'debit' THEN debit_balance ELSE -debit_balance END
          FROM ledger_balances
          WHERE $1::uuid IS NULL OR seller_id = $1
          ORDER BY code",
     )
     .bind(seller)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(code, kind, normal_balance, currency, seller_id, balance)| AccountBalance {
+                balance: money(balance, &currency),
+                code,
+                kind,
+                normal_balance,
+                currency,
+                seller_id,
+            },
+        )
+        .collect())
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -373,20 +398,24 @@ pub struct Posting {
     pub entries: Vec<PostedEntry>,
 }
 
+/// (transaction, kind, at, account code, direction, amount, currency)
+type PostingRow = (
+    Uuid,
+    String,
+    chrono::DateTime<chrono::Utc>,
+    String,
+    String,
+    Decimal,
+    String,
+);
+
 /// A payment's journal transactions with their entries, oldest first.
 pub async fn postings(
     db: impl PgExecutor<'_>,
     payment_id: Uuid,
 ) -> Result<Vec<Posting>, sqlx::Error> {
-    let rows: Vec<(
-        Uuid,
-        String,
-        chrono::DateTime<chrono::Utc>,
-        String,
-        String,
-        Decimal,
-    )> = sqlx::query_as(
-        "SELECT t.id, t.kind, t.at, a.code, e.direction, e.amount
+    let rows: Vec<PostingRow> = sqlx::query_as(
+        "SELECT t.id, t.kind, t.at, a.code, e.direction, e.amount, e.currency
              FROM ledger_transactions t
              JOIN ledger_entries e ON e.transaction_id = t.id
              JOIN ledger_accounts a ON a.id = e.account_id
@@ -396,7 +425,7 @@ pub async fn postings(
     .fetch_all(db)
     .await?;
     let mut out: Vec<Posting> = Vec::new();
-    for (id, kind, at, code, direction, amount) in rows {
+    for (id, kind, at, code, direction, amount, currency) in rows {
         if out.last().map(|p| p.id) != Some(id) {
             out.push(Posting {
                 id,
@@ -409,7 +438,7 @@ pub async fn postings(
             p.entries.push(PostedEntry {
                 account: code,
                 direction,
-                amount: amount.normalize().to_string(),
+                amount: money(amount, &currency),
             });
         }
     }

@@ -58,13 +58,6 @@ pub struct AccountList {
     pub items: Vec<AccountBalance>,
 }
 
-fn money(amount: rust_decimal::Decimal, currency: &str) -> String {
-    match currency.parse::<shared::money::Currency>() {
-        Ok(c) => shared::money::rounded(amount, c).to_string(),
-        Err(_) => amount.normalize().to_string(),
-    }
-}
-
 #[utoipa::path(get, path = "/api/v1/payments/{order_id}", params(("order_id" = Uuid, Path)), tag = "payments", security(("bearer" = [])),
     responses((status = 200, body = PaymentView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_payment(
@@ -86,7 +79,7 @@ pub async fn get_payment(
         order_id: p.order_id,
         buyer_id: p.buyer_id,
         status: p.status,
-        amount: money(p.amount, &p.currency),
+        amount: ledger::money(p.amount, &p.currency),
         currency: p.currency.clone(),
         payment_method: p.payment_method.clone(),
         gateway_reference: p.gateway_reference.clone(),

@@ -61,7 +61,7 @@ async fn a_visa_payment_is_authorized_then_captured_and_the_capture_splits_exact
         .json()
         .await
         .unwrap();
-    assert_eq!(b["accounts"][0]["balance"], json!("30.0100"));
+    assert_eq!(b["accounts"][0]["balance"], json!("30.01"));
 }
 
 #[tokio::test]
