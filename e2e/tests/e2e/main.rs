@@ -4,6 +4,7 @@
 // A test binary: unwrap/expect/panic are how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod auditor;
 mod flows;
 mod races;
 
