@@ -2,15 +2,19 @@
 //! throughput and latency percentiles per scenario. `scripts/bench` calls it; later services add
 //! their scenarios here.
 //!
-//! Usage: `koupang-bench [--identity URL] [--catalog URL] [--cart URL] [--concurrency N] [--seconds S] [SCENARIO...]`
+//! Usage: `koupang-bench [--identity URL] [--catalog URL] [--cart URL] [--order URL] [--concurrency N] [--seconds S] [--rate R] [--open-seconds S] [--poll-ms MS] [SCENARIO...]`
 //! Scenarios: `identity` (login, GET /users/me; needs `make up`), `catalog` (product detail cached
 //! and uncached, filtered listing, batch SKU lookup; needs `make up`), `cart` (add-to-cart,
 //! get-cart; needs `make up`), `events` (outbox relay
-//! throughput and commit→handled latency; needs Postgres and a broker, `--rate`, `--prefill`).
+//! throughput and commit→handled latency; needs Postgres and a broker, `--rate`, `--prefill`),
+//! `saga` (whole orders, placed → confirmed + captured: closed loops at concurrency 1, 16, 64 —
+//! or `--concurrency N` — for `--seconds` (15), then an open loop at `--rate` (100/s) for
+//! `--open-seconds` (30; `--rate 0` skips it); needs `make up`, its Postgres and `.dev/run`).
 
 mod cart;
 mod catalog;
 mod events;
+mod saga;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +28,7 @@ struct Options {
     identity: String,
     catalog: String,
     cart: String,
+    order: String,
     redis_url: String,
     redis_prefix: String,
     database_url: String,
@@ -32,6 +37,14 @@ struct Options {
     prefill: usize,
     concurrency: usize,
     seconds: u64,
+    /// The saga scenario's settings (its defaults differ from the others': see `options`).
+    saga_concurrency: Vec<usize>,
+    saga_seconds: u64,
+    saga_rate: u32,
+    open_seconds: u64,
+    poll_ms: u64,
+    /// Where `make up` keeps its pid files (`.dev/run`), for the saga's CPU and RSS columns.
+    run_dir: String,
     scenarios: Vec<String>,
 }
 
@@ -40,6 +53,7 @@ fn options() -> anyhow::Result<Options> {
         identity: std::env::var("IDENTITY_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into()),
         catalog: std::env::var("CATALOG_URL").unwrap_or_else(|_| "http://127.0.0.1:8082".into()),
         cart: std::env::var("CART_URL").unwrap_or_else(|_| "http://127.0.0.1:8083".into()),
+        order: std::env::var("ORDER_URL").unwrap_or_else(|_| "http://127.0.0.1:8084".into()),
         redis_url: std::env::var("CATALOG_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
         redis_prefix: std::env::var("CATALOG_REDIS_PREFIX").unwrap_or_else(|_| "koupang:".into()),
@@ -50,8 +64,15 @@ fn options() -> anyhow::Result<Options> {
         prefill: 20_000,
         concurrency: 16,
         seconds: 10,
+        saga_concurrency: vec![1, 16, 64],
+        saga_seconds: 15,
+        saga_rate: 100,
+        open_seconds: 30,
+        poll_ms: 5,
+        run_dir: std::env::var("BENCH_RUN_DIR").unwrap_or_else(|_| ".dev/run".into()),
         scenarios: vec![],
     };
+    let (mut concurrency, mut seconds, mut rate) = (None, None, None);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -66,14 +87,25 @@ fn options() -> anyhow::Result<Options> {
             "--cart" => o.cart = value()?,
             "--database-url" => o.database_url = value()?,
             "--brokers" => o.brokers = value()?,
-            "--rate" => o.rate = value()?.parse()?,
+            "--order" => o.order = value()?,
+            "--rate" => rate = Some(value()?.parse()?),
             "--prefill" => o.prefill = value()?.parse()?,
-            "--concurrency" => o.concurrency = value()?.parse()?,
-            "--seconds" => o.seconds = value()?.parse()?,
+            "--concurrency" => concurrency = Some(value()?.parse()?),
+            "--seconds" => seconds = Some(value()?.parse()?),
+            "--open-seconds" => o.open_seconds = value()?.parse()?,
+            "--poll-ms" => o.poll_ms = value()?.parse()?,
+            "--run-dir" => o.run_dir = value()?,
             s if !s.starts_with("--") => o.scenarios.push(s.to_owned()),
             other => anyhow::bail!("unknown option {other}"),
         }
     }
+    // The saga runs several concurrencies, longer, and a slower open loop unless told otherwise.
+    o.concurrency = concurrency.unwrap_or(o.concurrency);
+    o.saga_concurrency = concurrency.map_or(o.saga_concurrency, |c| vec![c]);
+    o.seconds = seconds.unwrap_or(o.seconds);
+    o.saga_seconds = seconds.unwrap_or(o.saga_seconds);
+    o.rate = rate.unwrap_or(o.rate);
+    o.saga_rate = rate.unwrap_or(o.saga_rate);
     if o.scenarios.is_empty() {
         o.scenarios.push("identity".into());
     }
@@ -338,9 +370,14 @@ async fn main() -> anyhow::Result<()> {
             "events" => events_scenario(&o, &mut rows).await?,
             "catalog" => catalog::run(&o, &mut rows).await?,
             "cart" => cart::run(&o, &mut rows).await?,
-            other => anyhow::bail!("unknown scenario '{other}' (identity, catalog, cart, events)"),
+            "saga" => saga::run(&o).await?,
+            other => {
+                anyhow::bail!("unknown scenario '{other}' (identity, catalog, cart, events, saga)")
+            }
         }
     }
-    print(&rows);
+    if !rows.is_empty() {
+        print(&rows);
+    }
     Ok(())
 }
