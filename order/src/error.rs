@@ -47,6 +47,8 @@ pub enum OrderError {
     NotShippable(Status),
     #[error("order is {0:?}")]
     NotDeliverable(Status),
+    #[error("payment is {0:?}")]
+    PaymentNotCaptured(crate::orders::domain::PaymentStatus),
     #[error(transparent)]
     Api(#[from] ApiError),
     #[error(transparent)]
@@ -142,6 +144,14 @@ impl From<OrderError> for ApiError {
                 "only a shipped order can be marked delivered",
                 s,
             ),
+            OrderError::PaymentNotCaptured(p) => ApiError::conflict(
+                "ORDER_NOT_SHIPPABLE",
+                format!(
+                    "the order's payment is not captured yet (it is {}); ship once it is",
+                    p.as_str()
+                ),
+            )
+            .with_details(serde_json::json!({ "status": "confirmed", "payment_status": p.as_str() })),
             OrderError::Api(api) => api,
             OrderError::Unexpected(e) => ApiError::internal(e),
         }

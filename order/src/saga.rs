@@ -79,7 +79,7 @@ impl SagaHandler {
             SagaEvent::PaymentAuthorized(e) => authorized(tx, e.order_id, ty, &meta).await?,
             SagaEvent::PaymentFailed(e) => {
                 let details = serde_json::json!({ "reason": e.reason });
-                let outcome = cancel(
+                cancel(
                     tx,
                     e.order_id,
                     ty,
@@ -89,12 +89,7 @@ impl SagaHandler {
                     Some(details),
                     &meta,
                 )
-                .await?;
-                if outcome == Outcome::Ignored {
-                    // Cancelled already (deadline, buyer): still mirror what payment reports.
-                    repo::set_payment_status(tx, e.order_id, PaymentStatus::Failed).await?;
-                }
-                outcome
+                .await?
             }
             SagaEvent::PaymentCaptured(e) => {
                 payment_only(tx, e.order_id, ty, PaymentStatus::Captured).await?
@@ -163,14 +158,25 @@ async fn ignored(
     Ok(Outcome::Ignored)
 }
 
+/// The outcome of a transition an event asked for. A refused one is recorded as ignored, after
+/// mirroring `payment_status` if the event reports one (so the history row shows it).
 async fn refused_or_missing(
     tx: &mut PgConnection,
     applied: Applied,
     trigger: &str,
+    payment_status: Option<PaymentStatus>,
 ) -> Result<Outcome, sqlx::Error> {
     match applied {
         Applied::Done { .. } => Ok(Outcome::Applied),
-        Applied::Refused(order) => ignored(tx, &order, trigger).await,
+        Applied::Refused(order) => {
+            let order = match payment_status {
+                Some(p) => repo::set_payment_status(tx, order.id, p)
+                    .await?
+                    .unwrap_or(order),
+                None => order,
+            };
+            ignored(tx, &order, trigger).await
+        }
         Applied::Missing => Ok(Outcome::UnknownOrder),
     }
 }
@@ -206,7 +212,7 @@ async fn reserved(
     )
     .await?;
     let Applied::Done { order, .. } = applied else {
-        return Ok(refused_or_missing(tx, applied, trigger).await?);
+        return Ok(refused_or_missing(tx, applied, trigger, None).await?);
     };
     let currency = currency(&order)?;
     let items = repo::items(&mut *tx, order_id).await?;
@@ -272,13 +278,9 @@ async fn authorized(
             shared::outbox::enqueue(tx, SOURCE, &confirmed, meta).await?;
             Ok(Outcome::Applied)
         }
-        Applied::Refused(order) => {
-            let order = repo::set_payment_status(tx, order_id, PaymentStatus::Authorized)
-                .await?
-                .unwrap_or(order);
-            Ok(ignored(tx, &order, trigger).await?)
+        refused => {
+            Ok(refused_or_missing(tx, refused, trigger, Some(PaymentStatus::Authorized)).await?)
         }
-        Applied::Missing => Ok(Outcome::UnknownOrder),
     }
 }
 
@@ -307,7 +309,7 @@ async fn cancel(
         meta,
     )
     .await?;
-    Ok(refused_or_missing(tx, applied, trigger).await?)
+    Ok(refused_or_missing(tx, applied, trigger, payment_status).await?)
 }
 
 /// A payment status change that does not move the order (captured, voided, refunded).
@@ -332,7 +334,7 @@ async fn payment_only(
             .await?;
             Ok(Outcome::Applied)
         }
-        None => match repo::get(&mut *tx, order_id).await? {
+        None => match repo::lock(&mut *tx, order_id).await? {
             Some(order) => Ok(ignored(tx, &order, trigger).await?),
             None => Ok(Outcome::UnknownOrder),
         },

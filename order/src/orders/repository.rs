@@ -457,3 +457,16 @@ pub async fn seller_has_lines(
     .fetch_one(db)
     .await
 }
+
+/// Whether any line of the order has shipped.
+pub async fn any_line_shipped(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM order_items WHERE order_id = $1 AND shipped_at IS NOT NULL)",
+    )
+    .bind(order_id)
+    .fetch_one(&mut *conn)
+    .await
+}

@@ -366,12 +366,23 @@ fn item_view(i: &ItemRow, currency: Option<Currency>) -> OrderItem {
     }
 }
 
+/// A read-only transaction with one snapshot for all its statements, so an order, its lines and
+/// its history are read as of one moment (a transition committing in between would otherwise show
+/// a history entry the order row does not reflect yet).
+async fn snapshot(state: &AppState) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut tx = state.db.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 pub async fn full_order(state: &AppState, id: Uuid) -> Result<Order> {
-    let row = repo::get(&state.db, id)
-        .await?
-        .ok_or(OrderError::NotFound)?;
-    let items = repo::items(&state.db, id).await?;
-    let history = repo::history(&state.db, id).await?;
+    let mut tx = snapshot(state).await?;
+    let row = repo::get(&mut *tx, id).await?.ok_or(OrderError::NotFound)?;
+    let items = repo::items(&mut *tx, id).await?;
+    let history = repo::history(&mut *tx, id).await?;
+    tx.commit().await?;
     Ok(order_view(row, &items, &history))
 }
 
@@ -425,16 +436,15 @@ fn seller_view(row: OrderRow, items: &[ItemRow]) -> SellerOrder {
 /// One order as `caller` may see it: whole for its buyer and admins, only their lines for a
 /// seller with a line in it, and `404` for everyone else (whether the order exists is not told).
 pub async fn get(state: &AppState, caller: &AuthUser, id: Uuid) -> Result<OrderView> {
-    let row = repo::get(&state.db, id)
-        .await?
-        .ok_or(OrderError::NotFound)?;
+    let mut tx = snapshot(state).await?;
+    let row = repo::get(&mut *tx, id).await?.ok_or(OrderError::NotFound)?;
     if row.buyer_id == caller.id || caller.is_admin() {
-        let items = repo::items(&state.db, id).await?;
-        let history = repo::history(&state.db, id).await?;
+        let items = repo::items(&mut *tx, id).await?;
+        let history = repo::history(&mut *tx, id).await?;
         return Ok(OrderView::Full(Box::new(order_view(row, &items, &history))));
     }
     if caller.role == Role::Seller {
-        let items = repo::seller_items(&state.db, caller.id, &[id]).await?;
+        let items = repo::seller_items(&mut *tx, caller.id, &[id]).await?;
         if !items.is_empty() {
             return Ok(OrderView::Seller(Box::new(seller_view(row, &items))));
         }
@@ -555,6 +565,15 @@ pub async fn cancel_in(
     meta: &EventMeta,
 ) -> Result<Applied, sqlx::Error> {
     let reason = c.reason;
+    // Lock the order first, then look at its lines with a fresh snapshot: a seller who shipped a
+    // line committed before this lock was granted is seen, and a partly shipped order is not
+    // cancelled (its shipped units must not be restocked nor its payment given back).
+    let Some(locked) = repo::lock(&mut *conn, id).await? else {
+        return Ok(Applied::Missing);
+    };
+    if repo::any_line_shipped(&mut *conn, id).await? {
+        return Ok(Applied::Refused(locked));
+    }
     let applied = repo::transition(
         &mut *conn,
         id,
@@ -599,6 +618,12 @@ pub async fn cancel(
         .filter(|s| !s.is_empty());
     if note.is_some_and(|n| n.chars().count() > 500) {
         return Err(OrderError::field("reason", "at most 500 characters"));
+    }
+    if note.is_some_and(|n| n.chars().any(|c| c.is_control() && c != '\n' && c != '\t')) {
+        return Err(OrderError::field(
+            "reason",
+            "must not contain control characters",
+        ));
     }
     let row = repo::get(&state.db, id)
         .await?
@@ -666,6 +691,11 @@ pub async fn ship(
     }
     if order.status != Status::Confirmed {
         return Err(OrderError::NotShippable(order.status));
+    }
+    // Goods leave only for money that is taken: a capture still being retried may yet fail and
+    // cancel the order.
+    if order.payment_status != PaymentStatus::Captured {
+        return Err(OrderError::PaymentNotCaptured(order.payment_status));
     }
     let unshipped = repo::ship_lines(&mut tx, id, caller.id, tracking).await?;
     if unshipped == 0 {

@@ -175,6 +175,10 @@ async fn cancel_keeps_the_note_and_refuses_what_cannot_be_cancelled() {
         .await;
     assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
     let resp = app
+        .post_auth(&path, &b.token, json!({"reason": "a\u{0}b"}))
+        .await;
+    assert_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    let resp = app
         .post_auth(&path, &b.token, json!({"reason": "found it cheaper"}))
         .await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);

@@ -97,6 +97,17 @@ async fn a_paid_order_is_confirmed_captured_shipped_by_each_seller_and_delivered
     assert_eq!(events[2].0, "OrderConfirmed");
     assert_eq!(events[2].1["items"].as_array().unwrap().len(), 2);
 
+    // Nothing ships before the money is captured.
+    let resp = app
+        .post_auth(
+            &format!("/api/v1/orders/{id}/ship"),
+            &app.seller.token,
+            json!({}),
+        )
+        .await;
+    let err = assert_error(resp, StatusCode::CONFLICT, "ORDER_NOT_SHIPPABLE").await;
+    assert_eq!(err["error"]["details"]["payment_status"], "authorized");
+
     app.publish(&PaymentCaptured {
         order_id: uuid(&o["id"]),
         payment_id: Uuid::now_v7(),
@@ -105,7 +116,7 @@ async fn a_paid_order_is_confirmed_captured_shipped_by_each_seller_and_delivered
     })
     .await;
     let captured = app.wait_history(&b, id, 4).await;
-    assert_eq!(captured["payment_status"], "captured");
+    assert_eq!(captured["payment_status"], "captured", "{captured}");
     assert_eq!(captured["status"], "confirmed");
 
     // Each seller ships their own lines; the order ships with the last one.
@@ -125,6 +136,11 @@ async fn a_paid_order_is_confirmed_captured_shipped_by_each_seller_and_delivered
     let part: Value = resp.json().await.unwrap();
     assert_eq!(part["status"], "confirmed", "one seller of two shipped");
     assert_eq!(part["items"][0]["tracking_number"], "TRK-1");
+    // Part of it is on its way: it can no longer be cancelled.
+    let resp = app
+        .post_auth(&format!("/api/v1/orders/{id}/cancel"), &b.token, json!({}))
+        .await;
+    assert_error(resp, StatusCode::CONFLICT, "ORDER_NOT_CANCELLABLE").await;
     let resp = ship(other_seller.token.clone(), "TRK-2").await;
     assert_eq!(resp.status(), StatusCode::OK);
     let all: Value = resp.json().await.unwrap();
@@ -295,6 +311,10 @@ async fn late_and_duplicate_events_are_recorded_and_ignored() {
         .clone();
     assert_eq!(last["trigger"], "PaymentAuthorized");
     assert_eq!(last["ignored"], true);
+    assert_eq!(
+        last["payment_status"], "authorized",
+        "the history shows what was mirrored"
+    );
     // What payment relies on to void it: the cancel follows the request for this order's key.
     assert_eq!(
         app.outbox_types(id).await,
