@@ -97,11 +97,6 @@ impl Payment {
         self.pending_op.as_deref().and_then(Operation::parse)
     }
 
-    /// A worker holds this payment's call right now (its lease has not run out).
-    pub fn is_claimed(&self) -> bool {
-        self.claimed_until.is_some_and(|t| t > Utc::now())
-    }
-
     pub fn idempotency_key(&self, op: Operation) -> String {
         format!("{}:{}", op.as_str(), self.order_id)
     }
@@ -138,6 +133,34 @@ pub async fn insert(conn: &mut PgConnection, p: &NewPayment<'_>) -> Result<bool,
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Remember that the order was cancelled before any payment was requested for it.
+pub async fn remember_cancelled(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO cancelled_orders (order_id) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(order_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn was_cancelled(conn: &mut PgConnection, order_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM cancelled_orders WHERE order_id = $1)")
+        .bind(order_id)
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// Whether a worker holds this payment's call right now, by the database's clock (the one the
+/// lease was written with).
+pub async fn in_flight(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT COALESCE(claimed_until > now(), false) FROM payments WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
 }
 
 pub async fn by_order(

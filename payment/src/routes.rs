@@ -65,15 +65,21 @@ pub async fn get_payment(
     caller: AuthUser,
     AppPath(order_id): AppPath<Uuid>,
 ) -> Result<Json<PaymentView>> {
-    let p = repo::by_order(&state.db, order_id)
+    // One snapshot for the payment, its attempts and its postings.
+    let mut tx = state.db.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let p = repo::by_order(&mut *tx, order_id)
         .await?
         .ok_or(PaymentError::NotFound)?;
     // The buyer's own payment, or any for an admin; for everyone else it does not exist.
     if p.buyer_id != caller.id && !caller.is_admin() {
         return Err(PaymentError::NotFound);
     }
-    let attempts = repo::attempts(&state.db, p.id).await?;
-    let ledger = ledger::postings(&state.db, p.id).await?;
+    let attempts = repo::attempts(&mut *tx, p.id).await?;
+    let ledger = ledger::postings(&mut *tx, p.id).await?;
+    tx.commit().await?;
     Ok(Json(PaymentView {
         id: p.id,
         order_id: p.order_id,

@@ -90,6 +90,40 @@ async fn requested(tx: &mut PgConnection, e: &PaymentRequested) -> Result<Outcom
             e.amount
         )));
     }
+    if repo::was_cancelled(tx, e.order_id).await? {
+        // A request that arrives after its order's cancel (a re-driven dead letter): record it as
+        // failed without calling the gateway, so nothing is held for a cancelled order.
+        let inserted = repo::insert(
+            tx,
+            &NewPayment {
+                order_id: e.order_id,
+                buyer_id: e.buyer_id,
+                amount: e.amount,
+                currency: e.currency.as_str(),
+                payment_method: &e.payment_method,
+                seller_amounts: &e.seller_amounts,
+            },
+        )
+        .await?;
+        if let (true, Some(p)) = (inserted, repo::lock_by_order(tx, e.order_id).await?) {
+            repo::transition(
+                tx,
+                p.id,
+                Status::Failed,
+                None,
+                Some("order_cancelled"),
+                Next::Done,
+            )
+            .await?;
+            let failed = PaymentFailed {
+                order_id: e.order_id,
+                payment_id: p.id,
+                reason: "order_cancelled".into(),
+            };
+            shared::outbox::enqueue(tx, SOURCE, &failed, &EventMeta::default()).await?;
+        }
+        return Ok(Outcome::NothingToDo);
+    }
     let inserted = repo::insert(
         tx,
         &NewPayment {
@@ -133,13 +167,14 @@ async fn cancelled(
 ) -> Result<Outcome, HandlerError> {
     let Some(p) = repo::lock_by_order(tx, e.order_id).await? else {
         tracing::info!(order_id = %e.order_id, "OrderCancelled: no payment was requested; nothing to do");
+        repo::remember_cancelled(tx, e.order_id).await?;
         return Ok(Outcome::NothingToDo);
     };
     if p.cancel_requested {
         return Ok(Outcome::NothingToDo);
     }
     repo::mark_cancel_requested(tx, p.id).await?;
-    let in_flight = p.is_claimed();
+    let in_flight = repo::in_flight(tx, p.id).await?;
     let op = p.operation();
     match p.status {
         Status::Requested if p.op_attempts == 0 && !in_flight => {
@@ -160,14 +195,20 @@ async fn cancelled(
             };
             shared::outbox::enqueue(tx, SOURCE, &failed, &EventMeta::caused_by(env)).await?;
         }
-        Status::Authorized if op.is_none() || (op == Some(Operation::Capture) && !in_flight) => {
+        // A capture that was never attempted is replaced by a void. One that was attempted may
+        // have gone through with its answer lost: it stays owed, and its retry under the same key
+        // ends in a refund (captured) or a void (it fails for good).
+        Status::Authorized
+            if op.is_none()
+                || (op == Some(Operation::Capture) && !in_flight && p.op_attempts == 0) =>
+        {
             repo::schedule(tx, p.id, Next::Start(Operation::Void)).await?;
         }
         Status::Captured if op.is_none() => {
             repo::schedule(tx, p.id, Next::Start(Operation::Refund)).await?;
         }
-        // Requested with a call made (the authorization's outcome voids), a capture in flight
-        // (its outcome refunds or voids), capture_failed (void owed already), or finished.
+        // Requested with a call made (the authorization's outcome voids), a capture attempted or
+        // in flight (its outcome refunds or voids), capture_failed (void owed already), finished.
         _ => {}
     }
     Ok(Outcome::Recorded)

@@ -327,12 +327,6 @@ impl Worker {
                 self.capture_failed(tx, p, code, attempts).await?;
                 Ok(true)
             }
-            (Operation::Capture, GatewayOutcome::Retryable { .. }) if p.cancel_requested => {
-                // The order was cancelled while this capture was in flight: stop capturing and
-                // release the hold instead.
-                repo::schedule(tx, p.id, Next::Start(Operation::Void)).await?;
-                Ok(true)
-            }
             (Operation::Capture, GatewayOutcome::Retryable { .. }) => {
                 if attempts >= self.config.capture_max_attempts {
                     self.capture_failed(tx, p, "gateway_unavailable", attempts)

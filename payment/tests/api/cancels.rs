@@ -210,4 +210,22 @@ async fn repeated_requests_make_one_payment_and_a_cancel_without_a_payment_is_no
         .await;
     assert_eq!(app.status(other.order).await, None);
     assert!(app.outbox(other.order).await.is_empty());
+    // ... unless its request turns up after all (a re-driven dead letter): it fails unpaid.
+    app.handle(&request(
+        other.order,
+        other.buyer,
+        "tok_visa",
+        &[(Uuid::now_v7(), dec("3.00"))],
+    ))
+    .await;
+    app.drain(&w).await;
+    assert_eq!(app.status(other.order).await.as_deref(), Some("failed"));
+    let events = app.outbox(other.order).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].1["reason"], "order_cancelled");
+    assert_eq!(
+        app.charges(Operation::Authorize).await,
+        1,
+        "no second authorization"
+    );
 }

@@ -88,3 +88,58 @@ async fn a_crash_between_call_and_record_neither_loses_the_payment_nor_charges_t
     );
     app.assert_books_clean().await;
 }
+
+#[tokio::test]
+async fn a_cancel_after_a_capture_whose_answer_was_lost_refunds_it_and_never_voids_it() {
+    let app = TestApp::manual().await;
+    let (order, buyer) = (Uuid::now_v7(), Uuid::now_v7());
+    let w = app.worker();
+    app.handle(&request(
+        order,
+        buyer,
+        "tok_visa",
+        &[(Uuid::now_v7(), dec("21.00"))],
+    ))
+    .await;
+    app.drain(&w).await;
+    app.handle(&confirmed(order, buyer)).await;
+    // The capture goes through at the gateway; its worker dies before recording it.
+    let doomed = app.worker();
+    let claimed = doomed.claim().await.unwrap();
+    doomed.call(&claimed[0], Operation::Capture).await;
+    drop(doomed);
+    assert_eq!(app.charges(Operation::Capture).await, 1);
+    // The lease runs out; then the order is cancelled.
+    shared::test_utils::eventually(
+        "the capture's lease to run out",
+        Duration::from_secs(10),
+        || async {
+            let expired: bool = sqlx::query_scalar(
+                "SELECT claimed_until < now() FROM payments WHERE order_id = $1",
+            )
+            .bind(order)
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+            expired.then_some(())
+        },
+    )
+    .await;
+    app.handle(&cancelled(order, buyer, "confirmed")).await;
+    app.drain(&w).await;
+    assert_eq!(
+        app.status(order).await.as_deref(),
+        Some("refunded"),
+        "the lost capture is found and refunded"
+    );
+    assert_eq!(
+        app.postings(order).await,
+        ["authorization", "capture", "refund"]
+    );
+    assert_eq!(
+        app.charges(Operation::Void).await,
+        0,
+        "a captured payment is never voided"
+    );
+    app.assert_books_clean().await;
+}
