@@ -31,15 +31,18 @@ impl DeadlineSweeper {
         }
     }
 
-    /// One batch: claim up to `batch` due orders and cancel them, in one transaction. Returns how
-    /// many this call cancelled.
+    /// One batch: claim up to `batch` due orders and cancel them, in one transaction (a savepoint
+    /// per order). Returns how many this call cancelled.
     pub async fn sweep_once(&self) -> Result<usize, sqlx::Error> {
         let mut tx = self.db.begin().await?;
         let due = repo::claim_due(&mut tx, self.batch).await?;
         let mut cancelled = 0;
         for id in &due {
+            // One savepoint per order: an order whose cancel fails is left due (and logged)
+            // instead of rolling back the whole batch on every sweep.
+            let mut one = sqlx::Connection::begin(&mut *tx).await?;
             let applied = cancel_in(
-                &mut tx,
+                &mut one,
                 *id,
                 Cancel {
                     from: &Status::UNPAID,
@@ -51,9 +54,19 @@ impl DeadlineSweeper {
                 },
                 &EventMeta::default(),
             )
-            .await?;
-            if matches!(applied, Applied::Done { .. }) {
-                cancelled += 1;
+            .await;
+            match applied {
+                Ok(applied) => {
+                    one.commit().await?;
+                    if matches!(applied, Applied::Done { .. }) {
+                        cancelled += 1;
+                    }
+                }
+                Err(e) => {
+                    one.rollback().await?;
+                    tracing::error!(order_id = %id, error = %e, "cancelling an unpaid order at its deadline failed; it stays due");
+                    metrics::counter!("order_deadline_failures_total").increment(1);
+                }
             }
         }
         tx.commit().await?;

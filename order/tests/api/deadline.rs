@@ -127,3 +127,68 @@ async fn two_sweepers_racing_cancel_each_due_order_exactly_once() {
         assert_eq!((events, history), (1, 1), "order {id}");
     }
 }
+
+#[tokio::test]
+async fn an_order_whose_cancel_fails_does_not_hold_back_the_rest_of_its_batch() {
+    let app = TestApp::spawn_with(|c| {
+        c.payment_timeout_secs = 1;
+        c.deadline_sweep_interval_ms = 60_000;
+    })
+    .await;
+    let sku = app.product("Tack", &[("0.20", 50)]).await[0];
+    let b = buyer();
+    let broken = uuid(&app.place(&b, &[(sku, 1)]).await["id"]);
+    let others: Vec<_> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(uuid(&app.place(&b, &[(sku, 1)]).await["id"]));
+        }
+        v
+    };
+    // A real failure for one order: the database refuses any change to its row.
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'injected failure'; END; $$;
+         CREATE TRIGGER refuse_change BEFORE UPDATE ON orders FOR EACH ROW
+             WHEN (OLD.id = '{broken}') EXECUTE FUNCTION refuse_change();"
+    ))
+    .execute(app.db())
+    .await
+    .unwrap();
+    shared::test_utils::eventually(
+        "every deadline to pass",
+        Duration::from_secs(10),
+        || async {
+            let due: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM orders WHERE deadline_at <= now()")
+                    .fetch_one(app.db())
+                    .await
+                    .unwrap();
+            (due == 4).then_some(())
+        },
+    )
+    .await;
+    let sweeper = DeadlineSweeper::new(app.db().clone(), 10, Duration::from_millis(10));
+    assert_eq!(sweeper.sweep_once().await.unwrap(), 3);
+    for id in &others {
+        let status: String = sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
+            .bind(id)
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+        assert_eq!(status, "cancelled");
+    }
+    let (status, events): (String, i64) = sqlx::query_as(
+        "SELECT status, (SELECT count(*) FROM outbox WHERE aggregate_id = $1::text AND event_type = 'OrderCancelled')
+         FROM orders WHERE id = $1",
+    )
+    .bind(broken)
+    .fetch_one(app.db())
+    .await
+    .unwrap();
+    assert_eq!(
+        (status.as_str(), events),
+        ("pending", 0),
+        "the failing order stays due, unannounced"
+    );
+}
