@@ -170,3 +170,40 @@ async fn posted_entries_and_transactions_cannot_be_changed_or_removed() {
         .unwrap();
     assert_eq!(n, 2);
 }
+
+#[tokio::test]
+async fn a_posted_journal_is_sealed_against_entries_added_later() {
+    let (_db, mut conn, payment, a, b) = setup().await;
+    assert_eq!(
+        post(
+            &mut conn,
+            payment,
+            "authorization",
+            &[(a, "debit", "10", "USD"), (b, "credit", "10", "USD")]
+        )
+        .await,
+        None
+    );
+    let journal: Uuid = sqlx::query_scalar("SELECT id FROM ledger_transactions")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    // A balanced pair, so only the seal can refuse it.
+    let err = sqlx::raw_sql(&format!(
+        "BEGIN;
+         INSERT INTO ledger_entries (transaction_id, account_id, direction, amount, currency)
+         VALUES ('{journal}', {a}, 'debit', 5, 'USD'), ('{journal}', {b}, 'credit', 5, 'USD');
+         COMMIT;"
+    ))
+    .execute(&mut conn)
+    .await
+    .expect_err("entries added to a posted journal")
+    .to_string();
+    assert!(err.contains("sealed"), "{err}");
+    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ledger_entries")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}
