@@ -252,8 +252,8 @@ async fn an_order_can_be_cancelled_pending_awaiting_payment_or_after_capture() {
 #[tokio::test]
 async fn the_payment_deadline_cancels_while_the_gateway_is_slow_and_nothing_stays_held() {
     let s = Stack::spawn_with(Options {
-        payment_timeout_secs: 1,
-        mock_latency_ms: 3000,
+        payment_timeout_secs: 2,
+        mock_latency_ms: 5000,
         ..Options::default()
     })
     .await;
@@ -264,7 +264,7 @@ async fn the_payment_deadline_cancels_while_the_gateway_is_slow_and_nothing_stay
     let o = s.settled(&buyer, id).await;
     assert_eq!(o["status"], "cancelled");
     assert_eq!(o["cancel_reason"], "payment_timeout");
-    // The authorization that landed after the deadline was voided.
+    // The authorization that landed after the deadline (2 s, the gateway takes 5 s) was voided.
     assert_eq!(o["payment_status"], "voided", "{o}");
     let p = s.payment_of(&buyer.token, id).await;
     assert_eq!(p["status"], "voided");
