@@ -528,8 +528,10 @@ impl EventConsumer {
             match exit {
                 Exit::Shutdown => {
                     let k = kafka.clone();
-                    let _ =
-                        tokio::task::spawn_blocking(move || commit_finished(&k, &finished)).await;
+                    let _ = tokio::task::spawn_blocking(move || {
+                        commit_finished(&k, &finished, CommitMode::Sync)
+                    })
+                    .await;
                     break;
                 }
                 Exit::Rebuild(why) => {
@@ -537,11 +539,21 @@ impl EventConsumer {
                     metrics::counter!("events_consumer_rebuilds_total", "group" => self.config.group.clone())
                         .increment(1);
                     tracing::warn!(group = %self.config.group, why, "rebuilding the Kafka consumer");
-                    // Closing a client that lost its broker can block for a while: not here.
-                    tokio::task::spawn_blocking(move || {
-                        commit_finished(&kafka, &finished);
-                        drop(kafka);
-                    });
+                    // Closing a client that lost its broker can block for a long time (a
+                    // synchronous commit to a coordinator that never answers blocked forever):
+                    // the old client's last commit is asynchronous and it is closed on a thread
+                    // of its own, which the runtime does not wait for at shutdown (a blocking
+                    // task would hold the runtime's shutdown). The new client starts from the
+                    // committed offsets; the inbox absorbs whatever is delivered again.
+                    let closing = std::thread::Builder::new()
+                        .name("kafka-close".into())
+                        .spawn(move || {
+                            commit_finished(&kafka, &finished, CommitMode::Async);
+                            drop(kafka);
+                        });
+                    if let Err(e) = closing {
+                        tracing::warn!(error = %e, "could not start the thread closing the old consumer");
+                    }
                 }
             }
         }
@@ -948,7 +960,7 @@ fn idle_state(kafka: &Kafka, paused: &[PartitionKey], topic: &str) -> Idle {
 }
 
 /// Commit exactly what was finished (never the position of a message still being retried).
-fn commit_finished(kafka: &Kafka, finished: &HashMap<PartitionKey, i64>) {
+fn commit_finished(kafka: &Kafka, finished: &HashMap<PartitionKey, i64>, mode: CommitMode) {
     if finished.is_empty() {
         return;
     }
@@ -959,7 +971,7 @@ fn commit_finished(kafka: &Kafka, finished: &HashMap<PartitionKey, i64>) {
         }
     }
     // Partitions moved to another member by a rebalance refuse the commit; theirs stands.
-    if let Err(e) = kafka.commit(&tpl, CommitMode::Sync) {
+    if let Err(e) = kafka.commit(&tpl, mode) {
         tracing::debug!(error = %e, "final commit");
     }
 }
