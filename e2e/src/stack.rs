@@ -380,21 +380,12 @@ impl Stack {
     /// Wait until the SKU's (available, reserved, sold) is `want`: catalog commits and releases
     /// after the order's confirmation or cancellation, asynchronously.
     pub async fn wait_stock(&self, sku: Uuid, want: (i64, i64, i64)) {
-        let mut last = (0, 0, 0);
-        let reached = tokio::time::timeout(Duration::from_secs(30), async {
-            loop {
-                last = self.stock(sku).await;
-                if last == want {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
+        test_utils::eventually(
+            &format!("stock of {sku} to be {want:?}"),
+            Duration::from_secs(30),
+            || async { (self.stock(sku).await == want).then_some(()) },
+        )
         .await;
-        assert!(
-            reached.is_ok(),
-            "stock of {sku}: {last:?}, expected {want:?}"
-        );
     }
 
     pub async fn add_to_cart(&self, buyer: &User, sku: Uuid, quantity: u32) {
