@@ -449,8 +449,14 @@ impl Stack {
                 let o = self.order_of(&buyer.token, id).await;
                 let done = match (o["status"].as_str(), o["payment_status"].as_str()) {
                     (Some("confirmed"), Some("captured")) => true,
-                    (Some("cancelled"), Some("none" | "failed" | "voided" | "refunded")) => {
+                    (
+                        Some("cancelled"),
+                        Some(mirrored @ ("none" | "failed" | "voided" | "refunded")),
+                    ) => {
+                        // Settled on payment's side, and the order has heard the last of it.
                         self.payment_settled(id).await
+                            && self.payment_status(id).await.as_deref().unwrap_or("none")
+                                == mirrored
                     }
                     _ => false,
                 };
@@ -458,6 +464,15 @@ impl Stack {
             },
         )
         .await
+    }
+
+    /// The status of `order`'s payment in payment's own database (none: no payment).
+    pub async fn payment_status(&self, order: Uuid) -> Option<String> {
+        sqlx::query_scalar("SELECT status::text FROM payments WHERE order_id = $1")
+            .bind(order)
+            .fetch_optional(&self.payment_db)
+            .await
+            .unwrap()
     }
 
     /// The payment of `order` owes the gateway nothing (or there is none).
