@@ -110,6 +110,13 @@ pub struct CommonConfig {
     /// tansu every fetch is held this long, so it adds up to this much to each hop and sets the
     /// idle broker's CPU (ADR 011).
     pub kafka_fetch_wait_ms: u64,
+    /// A consumer with no message for this long pauses its partitions and only probes their end
+    /// offsets, at intervals growing from 50 ms to `kafka_doze_probe_max_ms` (ADR 014); 0 = never.
+    /// For tansu, where every fetch costs the broker the same whether data is there or not.
+    pub kafka_doze_after_ms: u64,
+    /// The longest interval between a dozing consumer's probes: the most a first event after a
+    /// quiet spell waits before its consumer wakes.
+    pub kafka_doze_probe_max_ms: u64,
     /// Whether the outbox relay's producer is idempotent (no duplicates from its own retries).
     /// On by default in production (Apache Kafka). Off for `make up` and tests: tansu 0.6 has
     /// been seen to reset every client connection, for minutes, once an idempotent producer's
@@ -119,7 +126,20 @@ pub struct CommonConfig {
     pub kafka_idempotent_producer: bool,
 }
 
+/// The first interval between a dozing consumer's probes (it doubles from there).
+pub const DOZE_FIRST_PROBE_MS: u64 = 50;
+
 impl CommonConfig {
+    /// How this service's consumers doze (`None`: never).
+    pub fn consumer_doze(&self) -> Option<crate::consumer::Doze> {
+        use std::time::Duration;
+        (self.kafka_doze_after_ms > 0).then(|| crate::consumer::Doze {
+            after: Duration::from_millis(self.kafka_doze_after_ms),
+            first_probe: Duration::from_millis(DOZE_FIRST_PROBE_MS),
+            max_probe: Duration::from_millis(self.kafka_doze_probe_max_ms),
+        })
+    }
+
     pub fn defaults(profile: Profile, port: u16, database: &str) -> Self {
         let local = profile != Profile::Production;
         Self {
@@ -144,10 +164,19 @@ impl CommonConfig {
             // ADR 011: Apache Kafka answers a fetch when data arrives, so production waits long;
             // `make up` runs tansu, which holds every fetch for the whole wait: a compromise
             // between hop latency and the idle broker's CPU; tests want fast hops.
+            // ADR 014: on tansu a short wait keeps hops fast while there is traffic, and dozing
+            // stops the fetching when there is none.
             kafka_fetch_wait_ms: match profile {
                 Profile::Production => 500,
-                Profile::Local => 100,
-                Profile::Test => 5,
+                Profile::Local | Profile::Test => 5,
+            },
+            kafka_doze_after_ms: match profile {
+                Profile::Production => 0,
+                Profile::Local | Profile::Test => 2_000,
+            },
+            kafka_doze_probe_max_ms: match profile {
+                Profile::Production | Profile::Local => 500,
+                Profile::Test => 200,
             },
             kafka_idempotent_producer: profile == Profile::Production,
         }
@@ -165,6 +194,14 @@ impl CommonConfig {
         }
         if !(1..=30_000).contains(&self.kafka_fetch_wait_ms) {
             errors.push("kafka_fetch_wait_ms must be between 1 and 30000".into());
+        }
+        if self.kafka_doze_after_ms > 3_600_000 {
+            errors.push("kafka_doze_after_ms must be between 0 (never) and 3600000".into());
+        }
+        if !(DOZE_FIRST_PROBE_MS..=60_000).contains(&self.kafka_doze_probe_max_ms) {
+            errors.push(format!(
+                "kafka_doze_probe_max_ms must be between {DOZE_FIRST_PROBE_MS} and 60000"
+            ));
         }
         if !matches!(self.log_format.as_str(), "json" | "pretty") {
             errors.push(format!(
@@ -410,7 +447,7 @@ mod tests {
                 wait(Profile::Local),
                 wait(Profile::Test)
             ],
-            [500, 100, 5]
+            [500, 5, 5]
         );
         let cfg: Svc = load_from(
             "SVC",
@@ -420,6 +457,50 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.common.kafka_fetch_wait_ms, 250);
+    }
+
+    #[test]
+    fn consumers_doze_on_tansu_profiles_only_and_the_environment_can_turn_it_off() {
+        let doze = |p| CommonConfig::defaults(p, 8081, "x").consumer_doze();
+        assert_eq!(doze(Profile::Production), None);
+        let local = doze(Profile::Local).expect("local consumers doze");
+        assert_eq!(local.after, std::time::Duration::from_secs(2));
+        assert_eq!(local.first_probe, std::time::Duration::from_millis(50));
+        assert_eq!(local.max_probe, std::time::Duration::from_millis(500));
+        let off: Svc = load_from(
+            "SVC",
+            defaults(),
+            None,
+            env(&[("SVC_KAFKA_DOZE_AFTER_MS", "0")]),
+        )
+        .unwrap();
+        assert_eq!(off.common.consumer_doze(), None);
+        let slow: Svc = load_from(
+            "SVC",
+            defaults(),
+            None,
+            env(&[("SVC_KAFKA_DOZE_PROBE_MAX_MS", "2000")]),
+        )
+        .unwrap();
+        let max = slow.common.consumer_doze().map(|z| z.max_probe);
+        assert_eq!(max, Some(std::time::Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_doze_probe_shorter_than_the_first_probe_or_over_a_minute_is_refused() {
+        for ms in [10, 60_001] {
+            let mut c = CommonConfig::defaults(Profile::Local, 8081, "x");
+            c.kafka_doze_probe_max_ms = ms;
+            let mut errors = vec![];
+            c.validate(&mut errors);
+            assert!(
+                errors.iter().any(|e| e.contains("kafka_doze_probe_max_ms")),
+                "{ms}: {errors:?}"
+            );
+        }
+        let mut errors = vec![];
+        CommonConfig::defaults(Profile::Local, 8081, "x").validate(&mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
     }
 
     #[test]

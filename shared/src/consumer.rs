@@ -285,11 +285,32 @@ pub struct ConsumerConfig {
     /// tansu 0.6 holds every fetch for the whole wait, so there it is both the added hop latency
     /// and, through the fetch rate of an idle consumer, the broker's idle CPU (ADR 011).
     pub fetch_wait: Duration,
+    /// Stop fetching while idle (ADR 014). `None`: fetch all the time, as on Apache Kafka, where
+    /// an idle fetch costs the broker nothing.
+    pub doze: Option<Doze>,
+}
+
+/// How an idle consumer stops fetching and notices new records (ADR 014).
+///
+/// After `after` with no message and no retry pending, every assigned partition is paused, so
+/// librdkafka sends no fetches (heartbeats go on: it stays a group member). Then the end offsets
+/// of the assigned partitions are looked up (one `ListOffsets` request) after `first_probe`, and
+/// again at doubling intervals up to `max_probe`; as soon as any partition has records past the
+/// consumer's position, or a message comes in anyway (a partition assigned meanwhile), the
+/// partitions are resumed and fetching goes on from the position, at `fetch_wait`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Doze {
+    pub after: Duration,
+    pub first_probe: Duration,
+    pub max_probe: Duration,
 }
 
 /// `ConsumerConfig::fetch_wait` unless set: short, for tests and benchmarks on tansu. Services
 /// take theirs from `CommonConfig::kafka_fetch_wait_ms`, which depends on the profile (ADR 011).
 pub const DEFAULT_FETCH_WAIT: Duration = Duration::from_millis(5);
+
+/// How often librdkafka reports a consumer's statistics (its fetch request count).
+pub const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 impl ConsumerConfig {
     pub fn new(brokers: &str, group: &str, topics: &[&str]) -> Self {
@@ -306,6 +327,7 @@ impl ConsumerConfig {
             claim_ttl: Duration::from_secs(60),
             done_ttl: Duration::from_secs(7 * 24 * 3600),
             fetch_wait: DEFAULT_FETCH_WAIT,
+            doze: None,
         }
     }
 }
@@ -317,6 +339,8 @@ pub struct ConsumerHealth {
     stalled: Arc<AtomicBool>,
     rebuilds: Arc<std::sync::atomic::AtomicU64>,
     assigned: Arc<std::sync::atomic::AtomicUsize>,
+    dozing: Arc<AtomicBool>,
+    fetch_requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ConsumerHealth {
@@ -326,7 +350,26 @@ impl ConsumerHealth {
             stalled: Arc::default(),
             rebuilds: Arc::default(),
             assigned: Arc::default(),
+            dozing: Arc::default(),
+            fetch_requests: Arc::default(),
         }
+    }
+
+    /// Idle with its partitions paused, probing for new records (`ConsumerConfig::doze`).
+    pub fn is_dozing(&self) -> bool {
+        self.dozing.load(Ordering::SeqCst)
+    }
+
+    /// Fetch requests the current Kafka client has sent, as of librdkafka's last statistics
+    /// (emitted every `STATS_INTERVAL`).
+    pub fn fetch_requests(&self) -> u64 {
+        self.fetch_requests.load(Ordering::SeqCst)
+    }
+
+    fn set_dozing(&self, dozing: bool) {
+        self.dozing.store(dozing, Ordering::SeqCst);
+        metrics::gauge!("events_consumer_dozing", "group" => self.group.to_string())
+            .set(if dozing { 1.0 } else { 0.0 });
     }
 
     /// Out of its group, or not consuming waiting records, for longer than `stall_timeout`.
@@ -483,12 +526,17 @@ impl EventConsumer {
             "fetch.wait.max.ms",
             config.fetch_wait.as_millis().max(1).to_string(),
         );
+        settings.set(
+            "statistics.interval.ms",
+            STATS_INTERVAL.as_millis().to_string(),
+        );
         settings
     }
 
     fn kafka(&self) -> anyhow::Result<Kafka> {
         let config = &self.config;
-        let context = TrackAssignments::for_group(&config.group, self.health.assigned.clone());
+        let context = TrackAssignments::for_group(&config.group, self.health.assigned.clone())
+            .counting_fetches(self.health.fetch_requests.clone());
         let consumer: StreamConsumer<TrackAssignments> = Self::kafka_settings(config)
             .create_with_context(context)
             .map_err(|e| anyhow::anyhow!("Kafka consumer: {e}"))?;
@@ -576,6 +624,10 @@ impl EventConsumer {
         let mut last_ok = Instant::now();
         let mut received = false;
         let mut stop = shutdown.clone();
+        // When the last message came (for dozing), and the probe schedule while dozing.
+        let mut last_message = Instant::now();
+        let mut dozing: Option<Probe> = None;
+        self.health.set_dozing(false);
         loop {
             let next_due = pending
                 .iter()
@@ -583,6 +635,11 @@ impl EventConsumer {
                 .map(|(k, p)| (k.clone(), p.due));
             let far = Instant::now() + Duration::from_secs(3600);
             let due_at = next_due.as_ref().map_or(far, |(_, d)| *d);
+            let doze_at = match (&self.config.doze, &dozing) {
+                (Some(doze), None) if pending.is_empty() => Some(last_message + doze.after),
+                (Some(_), Some(probe)) => Some(probe.at),
+                _ => None,
+            };
             tokio::select! {
                 _ = async { let _ = stop.wait_for(|s| *s).await; } => return Exit::Shutdown,
                 _ = tokio::time::sleep_until(due_at), if next_due.is_some() => {
@@ -622,6 +679,14 @@ impl EventConsumer {
                         }
                     };
                     received = true;
+                    last_message = Instant::now();
+                    if dozing.take().is_some() {
+                        // From a partition assigned while dozing: the others may have records too.
+                        if let Err(e) = self.wake(kafka, &pending).await {
+                            tracing::error!(error = %e, "resuming after dozing failed");
+                            return Exit::Rebuild("resuming partitions after dozing failed");
+                        }
+                    }
                     let key = (msg.topic().to_owned(), msg.partition());
                     if let Some(below) = skip_below.get(&key) {
                         if msg.offset() < *below {
@@ -664,6 +729,42 @@ impl EventConsumer {
                         }
                     }
                 }
+                _ = tokio::time::sleep_until(doze_at.unwrap_or(far)), if doze_at.is_some() => {
+                    let Some(doze) = self.config.doze else { continue };
+                    let k = kafka.clone();
+                    let asleep = dozing.is_some();
+                    // Pausing again each time also pauses partitions assigned since.
+                    let waiting = tokio::task::spawn_blocking(move || {
+                        pause_assigned(&k)?;
+                        if asleep { records_waiting(&k) } else { Ok(false) }
+                    })
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r);
+                    match (waiting, dozing.take()) {
+                        (Ok(false), None) => {
+                            tracing::debug!(group = %self.config.group, "idle: dozing");
+                            self.health.set_dozing(true);
+                            dozing = Some(Probe { at: Instant::now() + doze.first_probe, every: doze.first_probe });
+                        }
+                        (Ok(false), Some(probe)) => {
+                            let every = (probe.every * 2).min(doze.max_probe);
+                            dozing = Some(Probe { at: Instant::now() + every, every });
+                        }
+                        (waiting, _) => {
+                            // Records waiting, or the broker could not tell: fetch again (a
+                            // fetching consumer is what the watchdog knows how to judge).
+                            if let Err(e) = waiting {
+                                tracing::warn!(error = %e, "probing while dozing failed; fetching again");
+                            }
+                            last_message = Instant::now();
+                            if let Err(e) = self.wake(kafka, &pending).await {
+                                tracing::error!(error = %e, "resuming after dozing failed");
+                                return Exit::Rebuild("resuming partitions after dozing failed");
+                            }
+                        }
+                    }
+                }
                 _ = tick.tick() => {
                     if std::mem::take(&mut received) {
                         last_ok = Instant::now();
@@ -673,7 +774,9 @@ impl EventConsumer {
                     let k = kafka.clone();
                     let paused: Vec<PartitionKey> = pending.keys().cloned().collect();
                     let topic = self.config.topics.first().cloned().unwrap_or_default();
-                    let idle = tokio::task::spawn_blocking(move || idle_state(&k, &paused, &topic))
+                    // A dozing consumer's probes already look for records left waiting.
+                    let look_for_records = dozing.is_none();
+                    let idle = tokio::task::spawn_blocking(move || idle_state(&k, &paused, &topic, look_for_records))
                         .await
                         .unwrap_or(Idle::Unreachable);
                     let stalled = last_ok.elapsed() > self.config.stall_timeout;
@@ -691,6 +794,46 @@ impl EventConsumer {
                 }
             }
         }
+    }
+
+    /// Resume every assigned partition except those paused for a retry.
+    async fn wake(
+        &self,
+        kafka: &Kafka,
+        pending: &HashMap<PartitionKey, Pending>,
+    ) -> anyhow::Result<()> {
+        self.health.set_dozing(false);
+        let mut resume = TopicPartitionList::new();
+        for e in kafka.assignment()?.elements() {
+            if !pending.contains_key(&(e.topic().to_owned(), e.partition())) {
+                resume.add_partition(e.topic(), e.partition());
+            }
+        }
+        // librdkafka fetches a resumed partition from the position after the last message it
+        // gave us (everything fetched before dozing was given: the consumer had been idle), so
+        // nothing is skipped and nothing comes twice.
+        kafka.resume(&resume)?;
+        let first = resume
+            .elements()
+            .first()
+            .map(|e| (e.topic().to_owned(), e.partition()));
+        drop(resume);
+        // The resume is handled on librdkafka's main thread, which does not wake the broker
+        // thread: with every partition paused that thread sleeps up to a second before it looks
+        // for fetchable partitions again (measured: 1 s from wake to the first message). A request
+        // to the same broker wakes it at once: the end offsets of one resumed partition.
+        if let Some((topic, partition)) = first {
+            let k = kafka.clone();
+            let nudged = tokio::task::spawn_blocking(move || {
+                k.fetch_watermarks(&topic, partition, Duration::from_secs(2))
+            })
+            .await;
+            if let Ok(Err(e)) = nudged {
+                tracing::debug!(error = %e, "waking the fetcher after dozing");
+            }
+        }
+        tracing::debug!(group = %self.config.group, "records waiting: awake");
+        Ok(())
     }
 
     /// Store the offset after `msg` (committed in the background) and remember it for the final
@@ -910,15 +1053,76 @@ async fn seek_and_resume(kafka: &Kafka, key: &PartitionKey, next: i64) -> anyhow
     .await?
 }
 
+/// When a dozing consumer next looks for records, and the interval that got it there.
+struct Probe {
+    at: Instant,
+    every: Duration,
+}
+
+/// Pause every assigned partition (dozing). Blocking (reads the assignment).
+fn pause_assigned(kafka: &Kafka) -> anyhow::Result<()> {
+    let assignment = kafka.assignment()?;
+    if assignment.count() > 0 {
+        kafka.pause(&assignment)?;
+    }
+    Ok(())
+}
+
+/// Whether any assigned partition has records past the consumer's position: one `ListOffsets`
+/// request for all of them (the end offsets, asked for as the offsets of timestamp -1, which the
+/// protocol defines as "latest"). Blocking (asks the broker).
+fn records_waiting(kafka: &Kafka) -> anyhow::Result<bool> {
+    let timeout = Duration::from_secs(2);
+    let assignment = kafka.assignment()?;
+    if assignment.count() == 0 {
+        return Ok(false);
+    }
+    let mut latest = assignment.clone();
+    latest.set_all_offsets(Offset::End)?;
+    let ends = kafka.offsets_for_times(latest, timeout)?;
+    let position = kafka.position()?;
+    let mut committed: Option<TopicPartitionList> = None;
+    for e in ends.elements() {
+        let Offset::Offset(end) = e.offset() else {
+            anyhow::bail!("no end offset for {}/{}", e.topic(), e.partition());
+        };
+        let at = |l: &TopicPartitionList| match l
+            .find_partition(e.topic(), e.partition())
+            .map(|p| p.offset())
+        {
+            Some(Offset::Offset(o)) => Some(o),
+            _ => None,
+        };
+        let next = match at(&position) {
+            Some(o) => o,
+            None => {
+                // Nothing consumed from it by this client yet: it starts at the committed offset.
+                if committed.is_none() {
+                    committed = Some(kafka.committed_offsets(assignment.clone(), timeout)?);
+                }
+                // No committed offset: it starts from the beginning (auto.offset.reset).
+                committed.as_ref().and_then(at).unwrap_or(0)
+            }
+        };
+        if next < end {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Whether the idle consumer is a member with nothing waiting on its unpaused partitions.
 /// Blocking (asks the broker).
-fn idle_state(kafka: &Kafka, paused: &[PartitionKey], topic: &str) -> Idle {
+fn idle_state(kafka: &Kafka, paused: &[PartitionKey], topic: &str, look_for_records: bool) -> Idle {
     let timeout = Duration::from_secs(2);
     if !kafka.context().is_member() {
         return match kafka.fetch_metadata(Some(topic), timeout) {
             Ok(_) => Idle::Stuck("not a group member"),
             Err(_) => Idle::Unreachable,
         };
+    }
+    if !look_for_records {
+        return Idle::Healthy;
     }
     let Ok(assignment) = kafka.assignment() else {
         return Idle::Unreachable;

@@ -63,6 +63,8 @@ pub struct TrackAssignments {
     group: String,
     /// Partitions currently assigned (shared with whoever watches the consumer).
     assigned: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Fetch requests sent, from librdkafka's statistics (when `statistics.interval.ms` is set).
+    fetches: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl TrackAssignments {
@@ -79,13 +81,48 @@ impl TrackAssignments {
         }
     }
 
+    /// Keep `fetches` at the number of fetch requests this client has sent (updated with each
+    /// statistics report).
+    pub fn counting_fetches(
+        mut self,
+        fetches: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        self.fetches = fetches;
+        self
+    }
+
     /// True between an assignment and the next revocation or rebalance error.
     pub fn is_member(&self) -> bool {
         self.member.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
-impl ClientContext for TrackAssignments {}
+impl ClientContext for TrackAssignments {
+    fn stats_raw(&self, statistics: &[u8]) {
+        // Only the per-broker request counts are read; the full statistics are large.
+        #[derive(serde::Deserialize)]
+        struct Stats {
+            brokers: std::collections::HashMap<String, Broker>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Broker {
+            #[serde(default)]
+            req: std::collections::HashMap<String, u64>,
+        }
+        match serde_json::from_slice::<Stats>(statistics) {
+            Ok(stats) => {
+                let fetches = stats
+                    .brokers
+                    .values()
+                    .map(|b| b.req.get("Fetch").copied().unwrap_or(0))
+                    .sum();
+                self.fetches
+                    .store(fetches, std::sync::atomic::Ordering::SeqCst);
+            }
+            Err(e) => tracing::debug!(error = %e, "librdkafka statistics not understood"),
+        }
+    }
+}
 
 impl ConsumerContext for TrackAssignments {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

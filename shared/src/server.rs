@@ -259,6 +259,7 @@ impl Infra {
         let mut config =
             crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, &group, &topics);
         config.fetch_wait = std::time::Duration::from_millis(self.config.kafka_fetch_wait_ms);
+        config.doze = self.config.consumer_doze();
         let consumer = crate::consumer::EventConsumer::postgres(config, self.db()?, handler)?;
         consumer.health().register(&mut self.checks);
         self.background
@@ -280,6 +281,7 @@ impl Infra {
         let mut config =
             crate::consumer::ConsumerConfig::new(&self.config.kafka_brokers, &group, &topics);
         config.fetch_wait = std::time::Duration::from_millis(self.config.kafka_fetch_wait_ms);
+        config.doze = self.config.consumer_doze();
         let prefix = redis.key(&[]);
         let consumer =
             crate::consumer::EventConsumer::redis(config, redis.conn(), &prefix, handler)?;

@@ -31,58 +31,6 @@ fn watched_consumer(
     EventConsumer::postgres(config, h.db.clone(), rec).unwrap()
 }
 
-/// Per consumer, per aggregate, the event ids in the order they took effect.
-fn by_consumer_and_aggregate(
-    effects: &[(Uuid, String, String)],
-) -> HashMap<String, HashMap<String, Vec<Uuid>>> {
-    let mut out: HashMap<String, HashMap<String, Vec<Uuid>>> = HashMap::new();
-    for (event, agg, consumer) in effects {
-        out.entry(consumer.clone())
-            .or_default()
-            .entry(agg.clone())
-            .or_default()
-            .push(*event);
-    }
-    out
-}
-
-/// Write one event for each order, publish it, and wait until every one of `consumers` handled
-/// all written so far: each once, per order in the written order.
-async fn write_round_and_wait(
-    h: &Harness,
-    orders: &[Uuid],
-    consumers: &[&str],
-    written: &mut HashMap<String, Vec<Uuid>>,
-    round: &str,
-) {
-    for o in orders {
-        let e = h.write(*o).await;
-        written.entry(o.to_string()).or_default().push(e.event_id);
-    }
-    let total: usize = written.values().map(Vec::len).sum::<usize>() * consumers.len();
-    let effects = h.wait_for_effects(total, RECOVERY).await;
-    let seen = by_consumer_and_aggregate(&effects);
-    for c in consumers {
-        assert_eq!(
-            seen.get(*c),
-            Some(&*written),
-            "{round}: consumer {c} handled every event, once, in order, within {RECOVERY:?}"
-        );
-    }
-    assert_eq!(effects.len(), total, "{round}: nothing else");
-}
-
-async fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + within;
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what} within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Three consumers (three groups) on a broker of their own, with the relay running: so that
 /// each fault is three chances to lose a consumer.
 struct ThreeConsumers {
@@ -121,7 +69,15 @@ impl ThreeConsumers {
     /// each once, per order in the written order, within `RECOVERY`.
     async fn round(&mut self, what: &str) {
         let started = std::time::Instant::now();
-        write_round_and_wait(&self.h, &self.orders, &NAMES, &mut self.written, what).await;
+        write_round_and_wait(
+            &self.h,
+            &self.orders,
+            &NAMES,
+            &mut self.written,
+            what,
+            RECOVERY,
+        )
+        .await;
         eprintln!(
             "{what}: every consumer handled the round in {:?}",
             started.elapsed()
@@ -323,10 +279,6 @@ async fn a_consumer_that_cannot_consume_says_so_in_readiness_and_a_gauge_until_i
     assert!(ready, "{map:?}");
     assert_eq!(stalled_gauge(&group), Some(0.0));
     c.stop().await;
-}
-
-fn new_group() -> String {
-    format!("g-{}", Uuid::now_v7())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

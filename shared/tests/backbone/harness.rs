@@ -427,3 +427,61 @@ impl Drop for OwnBroker {
         }
     }
 }
+
+/// Per consumer, per aggregate, the event ids in the order they took effect.
+pub fn by_consumer_and_aggregate(
+    effects: &[(Uuid, String, String)],
+) -> HashMap<String, HashMap<String, Vec<Uuid>>> {
+    let mut out: HashMap<String, HashMap<String, Vec<Uuid>>> = HashMap::new();
+    for (event, agg, consumer) in effects {
+        out.entry(consumer.clone())
+            .or_default()
+            .entry(agg.clone())
+            .or_default()
+            .push(*event);
+    }
+    out
+}
+
+/// Write one event for each order, publish it, and wait until every one of `consumers` handled
+/// all written so far: each once, per order in the written order.
+pub async fn write_round_and_wait(
+    h: &Harness,
+    orders: &[Uuid],
+    consumers: &[&str],
+    written: &mut HashMap<String, Vec<Uuid>>,
+    round: &str,
+    within: Duration,
+) {
+    for o in orders {
+        let e = h.write(*o).await;
+        written.entry(o.to_string()).or_default().push(e.event_id);
+    }
+    let total: usize = written.values().map(Vec::len).sum::<usize>() * consumers.len();
+    let effects = h.wait_for_effects(total, within).await;
+    let seen = by_consumer_and_aggregate(&effects);
+    for c in consumers {
+        assert_eq!(
+            seen.get(*c),
+            Some(&*written),
+            "{round}: consumer {c} handled every event, once, in order, within {within:?}"
+        );
+    }
+    assert_eq!(effects.len(), total, "{round}: nothing else");
+}
+
+pub async fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A consumer group name no other test uses.
+pub fn new_group() -> String {
+    format!("g-{}", Uuid::now_v7())
+}

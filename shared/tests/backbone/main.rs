@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod consumer_faults;
+mod doze;
 mod faults;
 mod golden;
 mod harness;
