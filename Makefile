@@ -1,5 +1,5 @@
 # The two commands: `make up` (the whole local stack) and `make test` (every test).
-.PHONY: up down test lint seed bench logs
+.PHONY: up down test lint seed bench audit logs
 
 up:
 	@bash scripts/up.sh
@@ -18,6 +18,11 @@ seed:
 
 bench:
 	@bash scripts/bench
+
+# The invariant auditor against the running stack (orders settled, stock conserved, ledger
+# balanced, outboxes drained, no dead letters); exit 1 with the list when anything is broken.
+audit:
+	@cargo run -q --profile "$${KOUPANG_BUILD_PROFILE:-release}" -p auditor -- --wait-secs 30
 
 logs:
 	@tail -n 50 -f .dev/logs/*.log

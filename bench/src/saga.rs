@@ -68,6 +68,7 @@ struct Ctx {
     polls: AtomicU64,
     run_dir: std::path::PathBuf,
     dbs: HashMap<&'static str, PgPool>,
+    brokers: String,
 }
 
 pub async fn run(o: &Options) -> anyhow::Result<()> {
@@ -103,6 +104,7 @@ pub async fn run(o: &Options) -> anyhow::Result<()> {
         polls: AtomicU64::new(0),
         run_dir: o.run_dir.clone().into(),
         dbs,
+        brokers: o.brokers.clone(),
     });
 
     println!(
@@ -140,7 +142,79 @@ pub async fn run(o: &Options) -> anyhow::Result<()> {
     for r in &rows {
         println!("{}", r.hops);
     }
+    // The invariants once the last orders have settled (the auditor of the e2e tests).
+    let db = |name: &str| ctx.dbs.get(name).cloned().context("a bench database");
+    let target = auditor::Target {
+        catalog_db: db("catalog")?,
+        order_db: db("orders")?,
+        payment_db: db("payment")?,
+        brokers: ctx.brokers.clone(),
+        topic_prefix: String::new(),
+    };
+    let problems = auditor::audit_when_quiet(&target, Duration::from_secs(60)).await;
+    if problems.is_empty() {
+        println!("\naudit after the runs: clean (orders settled, stock conserved, ledger balanced, outboxes drained, no dead letters)");
+    } else {
+        println!(
+            "\naudit after the runs: {} problems (first 10):",
+            problems.len()
+        );
+        for p in problems.iter().take(10) {
+            println!("- {p}");
+        }
+    }
     Ok(())
+}
+
+/// The saga's consumer groups and the topics they read (their services' configs).
+const GROUPS: [(&str, &[&str]); 4] = [
+    ("catalog-inventory", &["orders.events"]),
+    ("cart-orders", &["orders.events"]),
+    ("order-saga", &["catalog.events", "payments.events"]),
+    ("payment-saga", &["orders.events"]),
+];
+
+/// Per consumer group, the records on its topics past its committed offsets (`None`: the broker
+/// did not say). Asked without joining the group, so the services' members are not disturbed.
+async fn consumer_lag(brokers: &str) -> Vec<(&'static str, Option<i64>)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let brokers = brokers.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(5);
+        GROUPS
+            .iter()
+            .map(|(group, topics)| {
+                let lag = || -> anyhow::Result<i64> {
+                    let consumer: BaseConsumer =
+                        shared::kafka::consumer_config(&brokers, group).create()?;
+                    let mut tpl = rdkafka::TopicPartitionList::new();
+                    for topic in *topics {
+                        let meta = consumer.fetch_metadata(Some(topic), timeout)?;
+                        for t in meta.topics() {
+                            for p in t.partitions() {
+                                tpl.add_partition(topic, p.id());
+                            }
+                        }
+                    }
+                    let committed = consumer.committed_offsets(tpl, timeout)?;
+                    let mut lag = 0;
+                    for e in committed.elements() {
+                        let (low, high) =
+                            consumer.fetch_watermarks(e.topic(), e.partition(), timeout)?;
+                        let at = match e.offset() {
+                            rdkafka::Offset::Offset(o) => o,
+                            _ => low,
+                        };
+                        lag += (high - at).max(0);
+                    }
+                    Ok(lag)
+                };
+                (*group, lag().ok())
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
 }
 
 async fn login(client: &reqwest::Client, identity: &str, user: &str) -> anyhow::Result<String> {
@@ -578,6 +652,18 @@ async fn report(
             .map(|(db, n)| match n {
                 Some(n) => format!("{db} {n}"),
                 None => format!("{db} ?"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "consumer lag at the end (records past each group's committed offsets): {}",
+        consumer_lag(&ctx.brokers)
+            .await
+            .iter()
+            .map(|(g, n)| match n {
+                Some(n) => format!("{g} {n}"),
+                None => format!("{g} ?"),
             })
             .collect::<Vec<_>>()
             .join(", ")

@@ -466,6 +466,17 @@ impl Stack {
         .await
     }
 
+    /// What the auditor reads of this stack.
+    pub fn audit_target(&self) -> auditor::Target {
+        auditor::Target {
+            catalog_db: self.catalog_db.clone(),
+            order_db: self.order_db.clone(),
+            payment_db: self.payment_db.clone(),
+            brokers: test_utils::brokers(),
+            topic_prefix: self.topic_prefix.clone(),
+        }
+    }
+
     /// The status of `order`'s payment in payment's own database (none: no payment).
     pub async fn payment_status(&self, order: Uuid) -> Option<String> {
         sqlx::query_scalar("SELECT status::text FROM payments WHERE order_id = $1")

@@ -1,5 +1,6 @@
 //! The invariant auditor: reads the services' databases and the dead-letter topics and lists every
-//! broken promise of contract §7–8 once the system is quiet. Empty means healthy.
+//! broken promise of contract §7–8 once the system is quiet. Empty means healthy. Used by every
+//! e2e test, by `scripts/bench saga` after its runs, and by operators (`make audit`).
 //!
 //! - every order is settled: `confirmed`/`shipped`/`delivered` with a captured payment, or
 //!   `cancelled` with no money held or captured (payment `failed`, `voided`, `refunded`, or none);
@@ -17,10 +18,18 @@ use shared::events::topics;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::Stack;
+/// What the auditor reads: the databases of catalog, order and payment, and the broker holding
+/// the dead-letter topics (their names with the stack's topic prefix).
+pub struct Target {
+    pub catalog_db: PgPool,
+    pub order_db: PgPool,
+    pub payment_db: PgPool,
+    pub brokers: String,
+    pub topic_prefix: String,
+}
 
 /// Every problem found, one line each.
-pub async fn audit(stack: &Stack) -> Vec<String> {
+pub async fn audit(stack: &Target) -> Vec<String> {
     let mut problems = Vec::new();
     orders_and_payments(stack, &mut problems).await;
     stock(&stack.catalog_db, &mut problems).await;
@@ -39,13 +48,13 @@ pub async fn audit(stack: &Stack) -> Vec<String> {
             problems.push(format!("{name}: {unpublished} outbox rows not published"));
         }
     }
-    dead_letters(&stack.topic_prefix, &mut problems).await;
+    dead_letters(&stack.brokers, &stack.topic_prefix, &mut problems).await;
     problems
 }
 
 /// Audit until it comes back clean or `timeout` passes (events still in flight settle); the last
 /// problems found.
-pub async fn audit_when_quiet(stack: &Stack, timeout: Duration) -> Vec<String> {
+pub async fn audit_when_quiet(stack: &Target, timeout: Duration) -> Vec<String> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let problems = audit(stack).await;
@@ -56,7 +65,7 @@ pub async fn audit_when_quiet(stack: &Stack, timeout: Duration) -> Vec<String> {
     }
 }
 
-async fn orders_and_payments(stack: &Stack, problems: &mut Vec<String>) {
+async fn orders_and_payments(stack: &Target, problems: &mut Vec<String>) {
     let orders: Vec<(Uuid, String, String)> =
         sqlx::query_as("SELECT id, status, payment_status FROM orders ORDER BY id")
             .fetch_all(&stack.order_db)
@@ -156,18 +165,14 @@ async fn ledger(db: &PgPool, problems: &mut Vec<String>) {
     }
 }
 
-async fn dead_letters(prefix: &str, problems: &mut Vec<String>) {
-    let prefix = prefix.to_owned();
+async fn dead_letters(brokers: &str, prefix: &str, problems: &mut Vec<String>) {
+    let (brokers, prefix) = (brokers.to_owned(), prefix.to_owned());
     let found = tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = match shared::kafka::consumer_config(
-            &shared::test_utils::brokers(),
-            &format!("{prefix}auditor"),
-        )
-        .create()
-        {
-            Ok(c) => c,
-            Err(e) => return vec![format!("auditor consumer: {e}")],
-        };
+        let consumer: BaseConsumer =
+            match shared::kafka::consumer_config(&brokers, &format!("{prefix}auditor")).create() {
+                Ok(c) => c,
+                Err(e) => return vec![format!("auditor consumer: {e}")],
+            };
         let mut out = Vec::new();
         for topic in topics::ALL {
             let dlq = format!("{prefix}{}", topics::dlq(topic));
