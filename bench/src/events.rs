@@ -22,6 +22,12 @@ pub struct EventRows {
     pub rate: u32,
     pub latency: Vec<Duration>,
     pub latency_expected: usize,
+    /// The steady-rate events' time split at the relay: commit→published (outbox `created_at` to
+    /// `published_at`) and published→handled (to the inbox's `handled_at`), p50 / p90 / p99 in ms,
+    /// from Postgres timestamps.
+    pub split: Option<([f64; 3], [f64; 3])>,
+    /// commit→handled of single events each written after a quiet spell (the consumer dozing).
+    pub after_quiet: Vec<Duration>,
     /// The broker's CPU (percent of one core) while the latency consumer sat idle, when
     /// `BENCH_BROKER_PID` names the broker process (`scripts/bench` sets it).
     pub idle_cpu: Option<IdleCpu>,
@@ -31,6 +37,8 @@ pub struct IdleCpu {
     pub percent: f64,
     pub secs: u64,
     pub fetch_wait: Duration,
+    /// The consumer dozed after this long idle (ADR 014), or never.
+    pub doze_after: Option<Duration>,
 }
 
 /// CPU time (user + system) of process `pid` so far, in clock ticks, from `/proc/<pid>/stat`.
@@ -156,6 +164,37 @@ fn fetch_wait_override() -> anyhow::Result<Option<Duration>> {
     }
 }
 
+/// `BENCH_DOZE_AFTER_MS`: the consumer dozes after this long idle, probing up to every 500 ms as
+/// on `make up` (ADR 014); 0 = never. Default 2000, the local profile's.
+fn doze() -> anyhow::Result<Option<shared::consumer::Doze>> {
+    let after: u64 = match std::env::var("BENCH_DOZE_AFTER_MS") {
+        Ok(ms) => ms.parse().context("BENCH_DOZE_AFTER_MS")?,
+        Err(_) => 2000,
+    };
+    Ok((after > 0).then(|| shared::consumer::Doze {
+        after: Duration::from_millis(after),
+        first_probe: Duration::from_millis(shared::config::DOZE_FIRST_PROBE_MS),
+        max_probe: Duration::from_millis(500),
+    }))
+}
+
+/// Where the steady-rate events spent their time, from the outbox's and the inbox's timestamps.
+async fn split(pool: &PgPool, topic: &str) -> anyhow::Result<Option<([f64; 3], [f64; 3])>> {
+    let row: (Option<Vec<f64>>, Option<Vec<f64>>) = sqlx::query_as(
+        "SELECT percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP
+                    (ORDER BY extract(epoch FROM o.published_at - o.created_at) * 1000),
+                percentile_cont(ARRAY[0.5, 0.9, 0.99]::float8[]) WITHIN GROUP
+                    (ORDER BY extract(epoch FROM i.handled_at - o.published_at) * 1000)
+           FROM outbox o JOIN inbox i ON i.event_id = o.event_id
+          WHERE o.topic = $1 AND o.published_at IS NOT NULL",
+    )
+    .bind(topic)
+    .fetch_one(pool)
+    .await?;
+    let three = |v: Option<Vec<f64>>| -> Option<[f64; 3]> { v?.try_into().ok() };
+    Ok(three(row.0).zip(three(row.1)))
+}
+
 async fn fresh_db(admin_url: &str) -> anyhow::Result<PgPool> {
     let mut admin = PgConnection::connect(admin_url)
         .await
@@ -230,7 +269,9 @@ pub async fn run(
     if let Some(wait) = fetch_wait_override()? {
         consumer_config.fetch_wait = wait;
     }
+    consumer_config.doze = doze()?;
     let fetch_wait = consumer_config.fetch_wait;
+    let doze_after = consumer_config.doze.map(|d| d.after);
     let consumer = EventConsumer::postgres(
         consumer_config,
         pool.clone(),
@@ -257,21 +298,48 @@ pub async fn run(
     // 3. The idle cost: the consumer stays subscribed with nothing to read.
     let idle_cpu = match std::env::var("BENCH_BROKER_PID") {
         Ok(pid) => {
-            // Let the last fetches and commits settle first.
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            // Let the last fetches and commits settle first (and the consumer doze off).
+            tokio::time::sleep(Duration::from_secs(2) + doze_after.unwrap_or_default()).await;
             let secs = 5;
             Some(IdleCpu {
                 percent: idle_broker_cpu(pid.parse().context("BENCH_BROKER_PID")?, secs).await?,
                 secs,
                 fetch_wait,
+                doze_after,
             })
         }
         Err(_) => None,
     };
+    // 4. The first event after a quiet spell (dozing, probing at its longest interval): what one
+    //    hop costs on an idle stack.
+    let mut after_quiet = Vec::new();
+    if let Some(after) = doze_after {
+        for _ in 0..5 {
+            tokio::time::sleep(after + Duration::from_millis(1500)).await;
+            let seen = latencies.lock().map(|v| v.len()).unwrap_or(0);
+            let mut tx = pool.begin().await?;
+            shared::outbox::enqueue_envelope(&mut tx, &live_topic, &event(Uuid::now_v7())?).await?;
+            tx.commit().await?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let got = latencies.lock().ok().and_then(|v| v.get(seen).copied());
+                if let Some(l) = got {
+                    after_quiet.push(l);
+                    break;
+                }
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "an event after a quiet spell was not handled in 10 s"
+                );
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    }
     let _ = stop_tx.send(true);
     let _ = consumer_task.await;
     let _ = relay_task.await;
     let latency = latencies.lock().map(|v| v.clone()).unwrap_or_default();
+    let split = split(&pool, &live_topic).await?;
     Ok(EventRows {
         relay_events: drained.published,
         relay_secs,
@@ -279,6 +347,8 @@ pub async fn run(
         rate,
         latency,
         latency_expected: total,
+        split,
+        after_quiet,
         idle_cpu,
     })
 }

@@ -349,12 +349,33 @@ async fn events_scenario(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()>
         p99: pct(0.99),
         max: lat.last().copied().unwrap_or_default(),
     });
+    if let Some((published, handled)) = &r.split {
+        println!(
+            "events: at {}/s, commit->published p50 / p90 / p99 {:.1} / {:.1} / {:.1} ms; published->handled {:.1} / {:.1} / {:.1} ms (Postgres timestamps)",
+            r.rate, published[0], published[1], published[2], handled[0], handled[1], handled[2]
+        );
+    }
+    if !r.after_quiet.is_empty() {
+        let ms: Vec<String> = r
+            .after_quiet
+            .iter()
+            .map(|d| format!("{:.0}", d.as_secs_f64() * 1000.0))
+            .collect();
+        println!(
+            "events: a single event after a quiet spell (consumer dozing), commit->handled: {} ms",
+            ms.join(", ")
+        );
+    }
     if let Some(idle) = &r.idle_cpu {
         println!(
-            "events: idle broker CPU {:.1}% of one core over {} s (one subscribed consumer, fetch wait {} ms)",
+            "events: idle broker CPU {:.1}% of one core over {} s (one subscribed consumer, fetch wait {} ms, {})",
             idle.percent,
             idle.secs,
-            idle.fetch_wait.as_millis()
+            idle.fetch_wait.as_millis(),
+            match idle.doze_after {
+                Some(after) => format!("dozing after {} ms idle", after.as_millis()),
+                None => "never dozing".into(),
+            }
         );
     }
     Ok(())
