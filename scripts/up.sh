@@ -13,8 +13,15 @@ ensure_databases
 ensure_tansu
 
 KAFKA_PORT="${KAFKA_PORT:-9092}"
-say "starting the broker on 127.0.0.1:$KAFKA_PORT (data in .dev/broker)"
-start_broker "$DEV/broker" "$KAFKA_PORT" "sqlite://tansu.db" "$DEV/logs/broker.log" "$DEV/run/broker.pid"
+# KOUPANG_BROKER_STORAGE=memory keeps the broker's data in RAM (lost when it stops; for
+# benchmarks: docs/benchmarks.md); the default SQLite file survives restarts.
+case "${KOUPANG_BROKER_STORAGE:-sqlite}" in
+  sqlite) storage="sqlite://tansu.db"; where="data in .dev/broker" ;;
+  memory) storage="memory://tansu/"; where="data in memory only" ;;
+  *) die "KOUPANG_BROKER_STORAGE must be sqlite or memory" ;;
+esac
+say "starting the broker on 127.0.0.1:$KAFKA_PORT ($where)"
+start_broker "$DEV/broker" "$KAFKA_PORT" "$storage" "$DEV/logs/broker.log" "$DEV/run/broker.pid"
 
 profile=$(build_profile)
 say "building the services ($profile)"
