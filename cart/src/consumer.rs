@@ -4,7 +4,7 @@
 //! same item again for a new order.
 
 use shared::consumer::{BoxFuture, HandlerError, RedisEventHandler};
-use shared::events::{DecodeError, Envelope, SagaEvent};
+use shared::events::{DecodeError, Envelope, Event, OrderConfirmed, SagaEvent};
 
 use crate::cart::store::CartStore;
 
@@ -54,5 +54,9 @@ impl RedisEventHandler for OrderConfirmedHandler {
                 .increment(u64::try_from(skus.len()).unwrap_or(0));
             Ok(())
         })
+    }
+
+    fn wants(&self, event_type: &str) -> bool {
+        [OrderConfirmed::TYPE].contains(&event_type)
     }
 }

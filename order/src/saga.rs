@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use shared::consumer::{BoxFuture, EventHandler, HandlerError};
 use shared::events::{
-    CancelReason, DecodeError, Envelope, EventMeta, OrderConfirmed, PaymentRequested, SagaEvent,
-    SellerAmount, SkuQuantity,
+    CancelReason, DecodeError, Envelope, Event, EventMeta, InventoryReservationFailed,
+    InventoryReserved, OrderConfirmed, PaymentAuthorized, PaymentCaptureFailed, PaymentCaptured,
+    PaymentFailed, PaymentRefunded, PaymentRequested, PaymentVoided, SagaEvent, SellerAmount,
+    SkuQuantity,
 };
 use shared::money::Currency;
 use sqlx::PgConnection;
@@ -133,6 +135,20 @@ impl EventHandler for SagaHandler {
         event: &'a Envelope,
     ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move { self.apply(tx, event).await.map(|_| ()) })
+    }
+
+    fn wants(&self, event_type: &str) -> bool {
+        [
+            InventoryReserved::TYPE,
+            InventoryReservationFailed::TYPE,
+            PaymentAuthorized::TYPE,
+            PaymentFailed::TYPE,
+            PaymentCaptured::TYPE,
+            PaymentCaptureFailed::TYPE,
+            PaymentVoided::TYPE,
+            PaymentRefunded::TYPE,
+        ]
+        .contains(&event_type)
     }
 }
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use shared::consumer::{BoxFuture, EventHandler, HandlerError};
 use shared::events::{
-    DecodeError, Envelope, EventMeta, OrderCancelled, PaymentFailed, PaymentRequested, SagaEvent,
+    DecodeError, Envelope, Event, EventMeta, OrderCancelled, OrderConfirmed, PaymentFailed,
+    PaymentRequested, SagaEvent,
 };
 use sqlx::PgConnection;
 use tokio::sync::Notify;
@@ -76,6 +77,15 @@ impl EventHandler for PaymentHandler {
 
     fn after_commit<'a>(&'a self, _event: &'a Envelope) -> BoxFuture<'a, ()> {
         Box::pin(async move { self.wake.notify_one() })
+    }
+
+    fn wants(&self, event_type: &str) -> bool {
+        [
+            PaymentRequested::TYPE,
+            OrderConfirmed::TYPE,
+            OrderCancelled::TYPE,
+        ]
+        .contains(&event_type)
     }
 }
 

@@ -115,6 +115,13 @@ pub trait EventHandler: Send + Sync + 'static {
     fn after_commit<'a>(&'a self, _event: &'a Envelope) -> BoxFuture<'a, ()> {
         Box::pin(async {})
     }
+
+    /// Whether the handler acts on events of this type at all. Others are passed over with no
+    /// transaction and no inbox row (a redelivery is passed over again), so a consumer reading a
+    /// topic for some of its event types pays no commit for the rest. All, unless overridden.
+    fn wants(&self, _event_type: &str) -> bool {
+        true
+    }
 }
 
 /// A handler whose effects live in Redis. It must write `done_key` (e.g. `SET done_key 1 EX ttl`)
@@ -129,6 +136,11 @@ pub trait RedisEventHandler: Send + Sync + 'static {
         event: &'a Envelope,
         done_key: &'a str,
     ) -> BoxFuture<'a, Result<(), HandlerError>>;
+
+    /// As `EventHandler::wants`: events of other types are passed over with no de-dup key.
+    fn wants(&self, _event_type: &str) -> bool {
+        true
+    }
 }
 
 enum Store {
@@ -143,6 +155,9 @@ pub enum Outcome {
     Handled,
     /// The event had been handled before; nothing was done.
     Duplicate,
+    /// The handler does not act on this event type (`EventHandler::wants`): nothing was done or
+    /// recorded.
+    NotWanted,
 }
 
 /// Value of a Redis de-dup key while a delivery holds it (the handler then writes `1`).
@@ -168,6 +183,12 @@ impl Store {
     ) -> Result<Outcome, HandlerError> {
         let group = &config.group;
         match self {
+            Store::Postgres(_, handler) if !handler.wants(&env.event_type) => {
+                Ok(Outcome::NotWanted)
+            }
+            Store::Redis(_, _, handler) if !handler.wants(&env.event_type) => {
+                Ok(Outcome::NotWanted)
+            }
             Store::Postgres(pool, handler) => {
                 let mut tx = pool.begin().await?;
                 let fresh = sqlx::query(
@@ -892,10 +913,10 @@ impl EventConsumer {
             .await;
         let error = match result {
             Ok(Ok(outcome)) => {
-                let label = if outcome == Outcome::Handled {
-                    "handled"
-                } else {
-                    "duplicate"
+                let label = match outcome {
+                    Outcome::Handled => "handled",
+                    Outcome::Duplicate => "duplicate",
+                    Outcome::NotWanted => "not_wanted",
                 };
                 metrics::counter!("events_consumed_total", "group" => self.config.group.clone(), "outcome" => label)
                     .increment(1);

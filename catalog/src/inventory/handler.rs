@@ -2,7 +2,9 @@
 //! rest of the topic (e.g. `PaymentRequested`, or types added later).
 
 use shared::consumer::{BoxFuture, EventHandler, HandlerError};
-use shared::events::{DecodeError, Envelope, SagaEvent};
+use shared::events::{
+    DecodeError, Envelope, Event, OrderCancelled, OrderConfirmed, OrderCreated, SagaEvent,
+};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -73,5 +75,14 @@ impl EventHandler for InventoryHandler {
                 Err(e) => tracing::warn!(error = %e, "inventory: cache invalidation lookup failed"),
             }
         })
+    }
+
+    fn wants(&self, event_type: &str) -> bool {
+        [
+            OrderCreated::TYPE,
+            OrderConfirmed::TYPE,
+            OrderCancelled::TYPE,
+        ]
+        .contains(&event_type)
     }
 }

@@ -156,6 +156,8 @@ pub struct Recorder {
     pub name: String,
     pub plans: Mutex<HashMap<Uuid, Plan>>,
     pub attempts: Mutex<HashMap<Uuid, u32>>,
+    /// Event types it does not want (`EventHandler::wants`).
+    pub unwanted: Mutex<Vec<String>>,
 }
 
 impl Recorder {
@@ -164,7 +166,13 @@ impl Recorder {
             name: name.to_owned(),
             plans: Mutex::new(HashMap::new()),
             attempts: Mutex::new(HashMap::new()),
+            unwanted: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Stop wanting events of `event_type`.
+    pub fn not_wanting(&self, event_type: &str) {
+        self.unwanted.lock().unwrap().push(event_type.to_owned());
     }
 
     pub fn plan(&self, event: Uuid, plan: Plan) {
@@ -224,6 +232,15 @@ impl EventHandler for Recorder {
                 .await?;
             Ok(())
         })
+    }
+
+    fn wants(&self, event_type: &str) -> bool {
+        !self
+            .unwanted
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| t == event_type)
     }
 }
 

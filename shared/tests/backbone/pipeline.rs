@@ -1,6 +1,7 @@
 //! The normal path and the per-message failure cases: duplicates, poison, transient and permanent
 //! errors, panics, re-drive, the Redis de-dup, and trace context across the hop.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -469,6 +470,7 @@ async fn many_simultaneous_deliveries_of_one_event_on_the_redis_inbox_apply_it_e
         match t.await.unwrap() {
             Ok(Outcome::Handled) => handled += 1,
             Ok(Outcome::Duplicate) => {}
+            Ok(Outcome::NotWanted) => panic!("the recorder wants every event"),
             Err(HandlerError::Transient(e)) => assert!(
                 e.to_string().contains("being handled by another delivery"),
                 "a loser either finds the event done or in progress, got {e:#}"
@@ -742,4 +744,61 @@ async fn published_rows_past_retention_are_cleaned_up_and_pending_ones_kept() {
     let backlog = relay.record_backlog().await.unwrap();
     assert_eq!(backlog.pending, 1, "the unpublished row is the backlog");
     assert!(backlog.oldest_pending_age_seconds >= 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_a_handler_does_not_want_are_passed_over_without_a_transaction_and_those_after_are_handled(
+) {
+    let h = Harness::new(2).await;
+    let rec = Recorder::new("picky");
+    rec.not_wanting("SomethingElse");
+    // Alternating per order: an event the handler does not want, then one it does.
+    let orders: Vec<Uuid> = (0..6).map(|_| Uuid::now_v7()).collect();
+    let mut wanted: HashMap<String, Vec<Uuid>> = HashMap::new();
+    let mut unwanted = Vec::new();
+    for _ in 0..2 {
+        for o in &orders {
+            let mut tx = h.db.begin().await.unwrap();
+            let mut other = envelope(*o);
+            other.event_type = "SomethingElse".into();
+            shared::outbox::enqueue_envelope(&mut tx, &h.topic, &other)
+                .await
+                .unwrap();
+            unwanted.push(other.event_id);
+            let e = h.write_in(&mut tx, *o).await;
+            tx.commit().await.unwrap();
+            wanted.entry(o.to_string()).or_default().push(e.event_id);
+        }
+    }
+    let consumer = h.consumer(&brokers(), &new_group(), rec.clone());
+    // One delivery by hand: passed over, nothing recorded.
+    let mut stray = envelope(orders[0]);
+    stray.event_type = "SomethingElse".into();
+    assert_eq!(consumer.deliver(&stray).await.unwrap(), Outcome::NotWanted);
+    let consumer = Running::consumer(consumer);
+    let relay = Running::relay(h.relay(&brokers()));
+    let effects = h
+        .wait_for_effects(orders.len() * 2, Duration::from_secs(30))
+        .await;
+    relay.stop().await;
+    consumer.stop().await;
+    let seen = by_consumer_and_aggregate(&effects);
+    assert_eq!(
+        seen.get("picky"),
+        Some(&wanted),
+        "every wanted event, once, in order"
+    );
+    assert_eq!(effects.len(), orders.len() * 2, "and nothing else");
+    for id in unwanted.iter().chain([&stray.event_id]) {
+        assert_eq!(rec.attempts_of(*id), 0, "the handler never saw {id}");
+    }
+    let inbox: Vec<String> = sqlx::query_scalar("SELECT DISTINCT event_type FROM inbox")
+        .fetch_all(&h.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        inbox,
+        ["OrderConfirmed"],
+        "no inbox row for an unwanted event"
+    );
 }
