@@ -24,6 +24,11 @@ pub struct OrderConfig {
     pub deadline_sweep_batch: u32,
     /// Consumer group of the saga handlers on `catalog.events` and `payments.events`.
     pub consumer_group: String,
+    /// `POST /orders` answers `503 ORDERS_BUSY` while this many orders are unpaid (`pending`,
+    /// `awaiting_payment`); 0 = no limit. Sheds an overload at the door (orders/admission.rs).
+    pub max_orders_in_flight: u64,
+    /// How often the count of unpaid orders is read (at most), for `max_orders_in_flight`.
+    pub admission_refresh_ms: u64,
 }
 
 impl OrderConfig {
@@ -38,6 +43,14 @@ impl OrderConfig {
             deadline_sweep_interval_ms: 1000,
             deadline_sweep_batch: 100,
             consumer_group: "order-saga".into(),
+            // The local stack confirms ~18 orders/s (docs/benchmarks.md): 200 unpaid orders are
+            // ~10 s of work. Tests set their own limit where they test it.
+            max_orders_in_flight: match profile {
+                Profile::Production => 20_000,
+                Profile::Local => 200,
+                Profile::Test => 0,
+            },
+            admission_refresh_ms: 100,
         }
     }
 
@@ -69,6 +82,9 @@ impl OrderConfig {
             {
                 errors.push(format!("{name} must be an http(s) URL, not '{url}'"));
             }
+        }
+        if self.admission_refresh_ms > 10_000 {
+            errors.push("admission_refresh_ms must be at most 10000".into());
         }
         for (name, ms) in [
             ("catalog_timeout_ms", self.catalog_timeout_ms),

@@ -39,6 +39,8 @@ pub enum OrderError {
     CatalogUnavailable(#[from] shared::catalog_client::CatalogUnavailable),
     #[error("cart unavailable")]
     CartUnavailable(anyhow::Error),
+    #[error("{} orders in flight, limit {}", .0.in_flight, .0.limit)]
+    Busy(crate::orders::admission::Busy),
     #[error("order not found")]
     NotFound,
     #[error("order is {0:?}")]
@@ -119,6 +121,11 @@ impl From<OrderError> for ApiError {
                 e.source = Some(cause.0);
                 e
             }
+            OrderError::Busy(_) => ApiError::unavailable(
+                "ORDERS_BUSY",
+                "too many orders are being processed right now; nothing was ordered, retry shortly",
+            )
+            .with_retry_after(1),
             OrderError::CartUnavailable(cause) => {
                 let mut e = ApiError::unavailable(
                     "CART_UNAVAILABLE",

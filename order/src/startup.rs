@@ -24,6 +24,7 @@ pub struct AppState {
     pub catalog: CatalogClient,
     pub cart: CartClient,
     pub config: Arc<OrderConfig>,
+    pub admission: Arc<crate::orders::admission::Admission>,
 }
 
 pub struct Application {
@@ -63,6 +64,10 @@ impl Application {
                 &config.cart_url,
                 Duration::from_millis(config.cart_timeout_ms),
             )?,
+            admission: Arc::new(crate::orders::admission::Admission::new(
+                config.max_orders_in_flight,
+                Duration::from_millis(config.admission_refresh_ms),
+            )),
             config: Arc::new(config),
         };
         let service = infra.serve(

@@ -1,5 +1,6 @@
 //! Orders: placement, reads, the buyer's, seller's and admin's actions, and the state machine.
 
+pub mod admission;
 pub mod domain;
 pub mod dto;
 pub mod repository;

@@ -186,6 +186,11 @@ pub async fn place(
     if let Some(id) = replayed(state, caller.id, key, &digest).await? {
         return full_order(state, id).await;
     }
+    state
+        .admission
+        .check(&state.db)
+        .await?
+        .map_err(OrderError::Busy)?;
     let wanted = if placement.from_cart {
         let cart = state.cart.lines(bearer).await?;
         if cart.is_empty() {

@@ -417,3 +417,51 @@ async fn an_order_from_the_cart_takes_the_cart_lines_at_catalog_prices() {
     assert_eq!(app.count("SELECT count(*) FROM orders").await, 1);
     shutdown.shutdown();
 }
+
+#[tokio::test]
+async fn past_the_limit_of_unpaid_orders_a_new_order_is_refused_busy_and_a_retry_still_answers() {
+    let app = TestApp::spawn_with(|c| {
+        c.max_orders_in_flight = 2;
+        c.admission_refresh_ms = 0;
+    })
+    .await;
+    let sku = app.product("Lamp", &[("20.00", 50)]).await[0];
+    let b = buyer();
+    let body = order_body(&[(sku, 1)]);
+    let first = app.place_raw(Some(&b.token), Some("k-1"), &body).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first: Value = first.json().await.unwrap();
+    app.place(&b, &[(sku, 2)]).await;
+
+    // Nobody reserves in these tests: both stay unpaid, so the third is refused at the door.
+    let refused = app.place_raw(Some(&b.token), Some("k-3"), &body).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        refused.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let e: Value = refused.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "ORDERS_BUSY", "{e}");
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 2);
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox WHERE event_type = 'OrderCreated'")
+            .await,
+        2,
+        "nothing written for the refused order"
+    );
+
+    // A retry of a placed order is answered as before, limit or not.
+    let again = app.place_raw(Some(&b.token), Some("k-1"), &body).await;
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+
+    // Once one of them is no longer unpaid, a new order gets in.
+    let id = first["id"].as_str().unwrap();
+    let cancelled = app
+        .post_auth(&format!("/api/v1/orders/{id}/cancel"), &b.token, json!({}))
+        .await;
+    assert_eq!(cancelled.status(), StatusCode::ACCEPTED);
+    let admitted = app.place_raw(Some(&b.token), Some("k-3"), &body).await;
+    assert_eq!(admitted.status(), StatusCode::ACCEPTED);
+}
