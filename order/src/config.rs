@@ -43,11 +43,11 @@ impl OrderConfig {
             deadline_sweep_interval_ms: 1000,
             deadline_sweep_batch: 100,
             consumer_group: "order-saga".into(),
-            // The local stack confirms ~18 orders/s (docs/benchmarks.md): 200 unpaid orders are
-            // ~10 s of work. Tests set their own limit where they test it.
+            // The local stack confirms ~15-18 orders/s (docs/benchmarks.md): 50 unpaid orders
+            // are ~3 s of work (200 gave p50 12 s under overload). Tests set their own limit.
             max_orders_in_flight: match profile {
                 Profile::Production => 20_000,
-                Profile::Local => 200,
+                Profile::Local => 50,
                 Profile::Test => 0,
             },
             admission_refresh_ms: 100,
