@@ -443,7 +443,8 @@ impl ConsumerHealth {
 
 pub struct EventConsumer {
     config: ConsumerConfig,
-    dlq: FutureProducer,
+    /// Made on the first dead letter: an idle producer's polling thread costs CPU all the time.
+    dlq: tokio::sync::OnceCell<FutureProducer>,
     store: Store,
     health: ConsumerHealth,
 }
@@ -515,7 +516,7 @@ impl EventConsumer {
         Self::kafka_settings(&config)
             .create_native_config()
             .map_err(|e| anyhow::anyhow!("Kafka consumer settings: {e}"))?;
-        let dlq = crate::kafka::producer(&config.brokers, &format!("{}-dlq", config.group))?;
+        let dlq = tokio::sync::OnceCell::new();
         let health = ConsumerHealth::new(&config.group);
         Ok(Self {
             config,
@@ -999,11 +1000,23 @@ impl EventConsumer {
             if let Some(p) = msg.payload() {
                 record = record.payload(p);
             }
-            match self
+            let made = self
                 .dlq
-                .send(record, Timeout::After(Duration::from_secs(5)))
-                .await
-            {
+                .get_or_try_init(|| async {
+                    crate::kafka::producer(
+                        &self.config.brokers,
+                        &format!("{}-dlq", self.config.group),
+                    )
+                })
+                .await;
+            let sent = match made {
+                Ok(producer) => producer
+                    .send(record, Timeout::After(Duration::from_secs(5)))
+                    .await
+                    .map_err(|(e, _)| e.to_string()),
+                Err(e) => Err(format!("{e:#}")),
+            };
+            match sent {
                 Ok(_) => {
                     metrics::counter!("events_dead_lettered_total", "group" => self.config.group.clone(), "reason" => reason.to_owned())
                         .increment(1);
@@ -1017,7 +1030,7 @@ impl EventConsumer {
                     );
                     return true;
                 }
-                Err((e, _)) => {
+                Err(e) => {
                     tracing::error!(error = %e, "DLQ publish failed; retrying");
                     if !sleep_unless_shutdown(self.backoff(attempt), shutdown).await {
                         return false;

@@ -155,3 +155,52 @@ async fn a_service_publishes_from_its_outbox_consumes_with_its_inbox_and_stops_c
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_says_the_broker_is_down_while_it_is_and_ok_again_once_it_is_back() {
+    let mut broker = crate::harness::OwnBroker::start().await;
+    let mut config = CommonConfig::defaults(Profile::Test, 0, "svc");
+    config.kafka_brokers = broker.brokers();
+    config.kafka_topic_partitions = 1;
+    let infra = ServiceBuilder::new("svc", &config)
+        .kafka()
+        .connect()
+        .await
+        .unwrap();
+    let service = infra
+        .serve(Router::new(), utoipa::openapi::OpenApi::default())
+        .unwrap();
+    let url = format!("http://{}/health/ready", service.addr());
+    let stop = service.shutdown_handle();
+    let running = tokio::spawn(service.run_until_stopped());
+    let client = reqwest::Client::new();
+    let ready = |want: u16| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            shared::test_utils::eventually(
+                &format!("readiness {want}"),
+                Duration::from_secs(30),
+                || {
+                    let (client, url) = (client.clone(), url.clone());
+                    async move {
+                        let resp = client.get(&url).send().await.ok()?;
+                        let status = resp.status().as_u16();
+                        let body: serde_json::Value = resp.json().await.ok()?;
+                        (status == want).then_some(body)
+                    }
+                },
+            )
+            .await
+        }
+    };
+    let up = ready(200).await;
+    assert_eq!(up["checks"]["kafka"], "ok", "{up}");
+    broker.stop();
+    let down = ready(503).await;
+    assert_ne!(down["checks"]["kafka"], "ok", "{down}");
+    broker.restart().await;
+    let back = ready(200).await;
+    assert_eq!(back["checks"]["kafka"], "ok", "{back}");
+    stop.shutdown();
+    let _ = tokio::time::timeout(Duration::from_secs(15), running).await;
+}
