@@ -361,7 +361,7 @@ pub struct ConsumerHealth {
     rebuilds: Arc<std::sync::atomic::AtomicU64>,
     assigned: Arc<std::sync::atomic::AtomicUsize>,
     dozing: Arc<AtomicBool>,
-    fetch_requests: Arc<std::sync::atomic::AtomicU64>,
+    fetch_stats: Arc<crate::kafka::FetchStats>,
 }
 
 impl ConsumerHealth {
@@ -372,7 +372,7 @@ impl ConsumerHealth {
             rebuilds: Arc::default(),
             assigned: Arc::default(),
             dozing: Arc::default(),
-            fetch_requests: Arc::default(),
+            fetch_stats: Arc::default(),
         }
     }
 
@@ -384,7 +384,12 @@ impl ConsumerHealth {
     /// Fetch requests the current Kafka client has sent, as of librdkafka's last statistics
     /// (emitted every `STATS_INTERVAL`).
     pub fn fetch_requests(&self) -> u64 {
-        self.fetch_requests.load(Ordering::SeqCst)
+        self.fetch_stats.requests.load(Ordering::SeqCst)
+    }
+
+    /// How many statistics reports the current Kafka client has made (one per `STATS_INTERVAL`).
+    pub fn stats_reports(&self) -> u64 {
+        self.fetch_stats.reports.load(Ordering::SeqCst)
     }
 
     fn set_dozing(&self, dozing: bool) {
@@ -558,7 +563,7 @@ impl EventConsumer {
     fn kafka(&self) -> anyhow::Result<Kafka> {
         let config = &self.config;
         let context = TrackAssignments::for_group(&config.group, self.health.assigned.clone())
-            .counting_fetches(self.health.fetch_requests.clone());
+            .counting_fetches(self.health.fetch_stats.clone());
         let consumer: StreamConsumer<TrackAssignments> = Self::kafka_settings(config)
             .create_with_context(context)
             .map_err(|e| anyhow::anyhow!("Kafka consumer: {e}"))?;
@@ -758,7 +763,7 @@ impl EventConsumer {
                     // Pausing again each time also pauses partitions assigned since.
                     let waiting = tokio::task::spawn_blocking(move || {
                         pause_assigned(&k)?;
-                        if asleep { records_waiting(&k) } else { Ok(false) }
+                        if asleep { records_waiting(&k, &[]) } else { Ok(false) }
                     })
                     .await
                     .map_err(anyhow::Error::from)
@@ -1102,40 +1107,46 @@ fn pause_assigned(kafka: &Kafka) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether any assigned partition has records past the consumer's position: one `ListOffsets`
-/// request for all of them (the end offsets, asked for as the offsets of timestamp -1, which the
-/// protocol defines as "latest"). Blocking (asks the broker).
-fn records_waiting(kafka: &Kafka) -> anyhow::Result<bool> {
+/// Whether any assigned partition outside `skip` has records past the consumer's position (for a
+/// partition it has not read from: past the group's committed offset, or past its first record
+/// when nothing is committed). The end offsets come in one `ListOffsets` request for all
+/// partitions (the offsets of timestamp -1, which the protocol defines as "latest"). Blocking
+/// (asks the broker). Used by the dozing consumer's probes and by the watchdog.
+fn records_waiting(kafka: &Kafka, skip: &[PartitionKey]) -> anyhow::Result<bool> {
     let timeout = Duration::from_secs(2);
-    let assignment = kafka.assignment()?;
-    if assignment.count() == 0 {
+    let mut asked = TopicPartitionList::new();
+    for e in kafka.assignment()?.elements() {
+        if !skip.contains(&(e.topic().to_owned(), e.partition())) {
+            asked.add_partition_offset(e.topic(), e.partition(), Offset::End)?;
+        }
+    }
+    if asked.count() == 0 {
         return Ok(false);
     }
-    let mut latest = assignment.clone();
-    latest.set_all_offsets(Offset::End)?;
-    let ends = kafka.offsets_for_times(latest, timeout)?;
+    let ends = kafka.offsets_for_times(asked.clone(), timeout)?;
     let position = kafka.position()?;
     let mut committed: Option<TopicPartitionList> = None;
     for e in ends.elements() {
+        let (topic, partition) = (e.topic(), e.partition());
         let Offset::Offset(end) = e.offset() else {
-            anyhow::bail!("no end offset for {}/{}", e.topic(), e.partition());
+            anyhow::bail!("no end offset for {topic}/{partition}");
         };
-        let at = |l: &TopicPartitionList| match l
-            .find_partition(e.topic(), e.partition())
-            .map(|p| p.offset())
-        {
-            Some(Offset::Offset(o)) => Some(o),
-            _ => None,
-        };
+        let at =
+            |l: &TopicPartitionList| match l.find_partition(topic, partition).map(|p| p.offset()) {
+                Some(Offset::Offset(o)) => Some(o),
+                _ => None,
+            };
         let next = match at(&position) {
             Some(o) => o,
             None => {
-                // Nothing consumed from it by this client yet: it starts at the committed offset.
                 if committed.is_none() {
-                    committed = Some(kafka.committed_offsets(assignment.clone(), timeout)?);
+                    committed = Some(kafka.committed_offsets(asked.clone(), timeout)?);
                 }
-                // No committed offset: it starts from the beginning (auto.offset.reset).
-                committed.as_ref().and_then(at).unwrap_or(0)
+                match committed.as_ref().and_then(at) {
+                    Some(o) => o,
+                    // Nothing committed: it starts at the first record still kept.
+                    None => kafka.fetch_watermarks(topic, partition, timeout)?.0,
+                }
             }
         };
         if next < end {
@@ -1145,12 +1156,11 @@ fn records_waiting(kafka: &Kafka) -> anyhow::Result<bool> {
     Ok(false)
 }
 
-/// Whether the idle consumer is a member with nothing waiting on its unpaused partitions.
-/// Blocking (asks the broker).
+/// Whether the idle consumer is a member with nothing waiting on its partitions other than
+/// `paused` (held by retries). Blocking (asks the broker).
 fn idle_state(kafka: &Kafka, paused: &[PartitionKey], topic: &str, look_for_records: bool) -> Idle {
-    let timeout = Duration::from_secs(2);
     if !kafka.context().is_member() {
-        return match kafka.fetch_metadata(Some(topic), timeout) {
+        return match kafka.fetch_metadata(Some(topic), Duration::from_secs(2)) {
             Ok(_) => Idle::Stuck("not a group member"),
             Err(_) => Idle::Unreachable,
         };
@@ -1158,43 +1168,11 @@ fn idle_state(kafka: &Kafka, paused: &[PartitionKey], topic: &str, look_for_reco
     if !look_for_records {
         return Idle::Healthy;
     }
-    let Ok(assignment) = kafka.assignment() else {
-        return Idle::Unreachable;
-    };
-    let Ok(position) = kafka.position() else {
-        return Idle::Unreachable;
-    };
-    let mut committed: Option<TopicPartitionList> = None;
-    for e in assignment.elements() {
-        let key = (e.topic().to_owned(), e.partition());
-        if paused.contains(&key) {
-            continue;
-        }
-        let Ok((low, high)) = kafka.fetch_watermarks(&key.0, key.1, timeout) else {
-            return Idle::Unreachable;
-        };
-        let at = |l: &TopicPartitionList| match l.find_partition(&key.0, key.1).map(|e| e.offset())
-        {
-            Some(Offset::Offset(o)) => Some(o),
-            _ => None,
-        };
-        let next = match at(&position) {
-            Some(o) => o,
-            None => {
-                if committed.is_none() {
-                    match kafka.committed_offsets(assignment.clone(), timeout) {
-                        Ok(c) => committed = Some(c),
-                        Err(_) => return Idle::Unreachable,
-                    }
-                }
-                committed.as_ref().and_then(at).unwrap_or(low)
-            }
-        };
-        if next < high {
-            return Idle::Stuck("records waiting and not consumed");
-        }
+    match records_waiting(kafka, paused) {
+        Ok(false) => Idle::Healthy,
+        Ok(true) => Idle::Stuck("records waiting and not consumed"),
+        Err(_) => Idle::Unreachable,
     }
-    Idle::Healthy
 }
 
 /// Commit exactly what was finished (never the position of a message still being retried).

@@ -64,7 +64,7 @@ pub struct TrackAssignments {
     /// Partitions currently assigned (shared with whoever watches the consumer).
     assigned: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// Fetch requests sent, from librdkafka's statistics (when `statistics.interval.ms` is set).
-    fetches: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    fetches: std::sync::Arc<FetchStats>,
 }
 
 impl TrackAssignments {
@@ -81,12 +81,8 @@ impl TrackAssignments {
         }
     }
 
-    /// Keep `fetches` at the number of fetch requests this client has sent (updated with each
-    /// statistics report).
-    pub fn counting_fetches(
-        mut self,
-        fetches: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    ) -> Self {
+    /// Keep `fetches` up to date with each statistics report of this client.
+    pub fn counting_fetches(mut self, fetches: std::sync::Arc<FetchStats>) -> Self {
         self.fetches = fetches;
         self
     }
@@ -95,6 +91,13 @@ impl TrackAssignments {
     pub fn is_member(&self) -> bool {
         self.member.load(std::sync::atomic::Ordering::SeqCst)
     }
+}
+
+/// A consumer's fetch requests so far and how many statistics reports said so.
+#[derive(Debug, Default)]
+pub struct FetchStats {
+    pub requests: std::sync::atomic::AtomicU64,
+    pub reports: std::sync::atomic::AtomicU64,
 }
 
 impl ClientContext for TrackAssignments {
@@ -117,7 +120,11 @@ impl ClientContext for TrackAssignments {
                     .map(|b| b.req.get("Fetch").copied().unwrap_or(0))
                     .sum();
                 self.fetches
+                    .requests
                     .store(fetches, std::sync::atomic::Ordering::SeqCst);
+                self.fetches
+                    .reports
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
             Err(e) => tracing::debug!(error = %e, "librdkafka statistics not understood"),
         }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use shared::consumer::{ConsumerConfig, ConsumerHealth, EventConsumer};
+use shared::consumer::{ConsumerHealth, EventConsumer};
 use shared::outbox::{OutboxRelay, RelayConfig};
 use uuid::Uuid;
 
@@ -23,12 +23,10 @@ fn watched_consumer(
     group: &str,
     rec: std::sync::Arc<Recorder>,
 ) -> EventConsumer {
-    let mut config = ConsumerConfig::new(brokers, group, &[&h.topic]);
-    config.base_backoff = Duration::from_millis(50);
-    config.max_backoff = Duration::from_millis(200);
-    config.stall_timeout = Duration::from_secs(6);
-    config.watchdog_interval = Duration::from_secs(1);
-    EventConsumer::postgres(config, h.db.clone(), rec).unwrap()
+    h.consumer_with(brokers, group, rec, |config| {
+        config.stall_timeout = Duration::from_secs(6);
+        config.watchdog_interval = Duration::from_secs(1);
+    })
 }
 
 /// Three consumers (three groups) on a broker of their own, with the relay running: so that

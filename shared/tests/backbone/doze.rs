@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use shared::consumer::{ConsumerConfig, Doze, EventConsumer};
+use shared::consumer::{Doze, EventConsumer};
 use uuid::Uuid;
 
 use crate::harness::*;
@@ -17,15 +17,13 @@ fn dozing_consumer(
     group: &str,
     rec: std::sync::Arc<Recorder>,
 ) -> EventConsumer {
-    let mut config = ConsumerConfig::new(brokers, group, &[&h.topic]);
-    config.base_backoff = Duration::from_millis(50);
-    config.max_backoff = Duration::from_millis(200);
-    config.doze = Some(Doze {
-        after: Duration::from_millis(500),
-        first_probe: Duration::from_millis(50),
-        max_probe: Duration::from_millis(300),
-    });
-    EventConsumer::postgres(config, h.db.clone(), rec).unwrap()
+    h.consumer_with(brokers, group, rec, |config| {
+        config.doze = Some(Doze {
+            after: Duration::from_millis(500),
+            first_probe: Duration::from_millis(50),
+            max_probe: Duration::from_millis(300),
+        });
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,22 +45,26 @@ async fn an_idle_consumer_stops_fetching_and_the_next_events_wake_it_and_arrive_
         !fetching.is_dozing(),
         "a consumer without doze settings never dozes"
     );
-    // Fetch counts come from librdkafka's statistics, once a second: let the report that may
-    // still count fetches from before the pause go by, then watch both for a few reports. These
-    // are observation windows, not waits for an effect.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Fetch counts come from librdkafka's statistics, one report a second per client: let two
+    // reports of the dozing client go by (the first may still count fetches from before the
+    // pause), then compare both clients over its next three reports.
+    let reports = |n: u64| {
+        let (dozing, from) = (dozing.clone(), dozing.stats_reports());
+        move || dozing.stats_reports() >= from + n
+    };
+    wait_until("two statistics reports", WITHIN, reports(2)).await;
     let (d0, a0) = (dozing.fetch_requests(), fetching.fetch_requests());
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_until("three more statistics reports", WITHIN, reports(3)).await;
     let (d1, a1) = (dozing.fetch_requests(), fetching.fetch_requests());
     assert!(dozing.is_dozing(), "nothing was written: still dozing");
     assert!(
         a1 - a0 >= 50,
-        "the consumer that does not doze kept fetching: {} fetches in 3 s",
+        "the consumer that does not doze kept fetching: {} fetches over the window",
         a1 - a0
     );
     assert!(
         d1 - d0 <= 2,
-        "the dozing consumer sent {} fetches in 3 s (the other sent {})",
+        "the dozing consumer sent {} fetches over three reports (the other sent {})",
         d1 - d0,
         a1 - a0
     );

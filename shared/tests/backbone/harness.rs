@@ -95,9 +95,21 @@ impl Harness {
     }
 
     pub fn consumer(&self, brokers: &str, group: &str, handler: Arc<Recorder>) -> EventConsumer {
+        self.consumer_with(brokers, group, handler, |_| {})
+    }
+
+    /// A consumer of the harness topic with short retry delays, configured further by `customise`.
+    pub fn consumer_with(
+        &self,
+        brokers: &str,
+        group: &str,
+        handler: Arc<Recorder>,
+        customise: impl FnOnce(&mut ConsumerConfig),
+    ) -> EventConsumer {
         let mut config = ConsumerConfig::new(brokers, group, &[&self.topic]);
         config.base_backoff = Duration::from_millis(50);
         config.max_backoff = Duration::from_millis(200);
+        customise(&mut config);
         EventConsumer::postgres(config, self.db.clone(), handler).unwrap()
     }
 
@@ -487,15 +499,13 @@ pub async fn write_round_and_wait(
     assert_eq!(effects.len(), total, "{round}: nothing else");
 }
 
+/// `test_utils::eventually` for a condition that needs no I/O.
 pub async fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + within;
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what} within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    shared::test_utils::eventually(what, within, || {
+        let done = cond();
+        async move { done.then_some(()) }
+    })
+    .await
 }
 
 /// A consumer group name no other test uses.
