@@ -175,6 +175,7 @@ fn doze() -> anyhow::Result<Option<shared::consumer::Doze>> {
         after: Duration::from_millis(after),
         first_probe: Duration::from_millis(shared::config::DOZE_FIRST_PROBE_MS),
         max_probe: Duration::from_millis(500),
+        deep_after: shared::consumer::DOZE_DEEP_AFTER,
     }))
 }
 

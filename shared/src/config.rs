@@ -115,7 +115,7 @@ pub struct CommonConfig {
     /// For tansu, where every fetch costs the broker the same whether data is there or not.
     pub kafka_doze_after_ms: u64,
     /// The longest interval between a dozing consumer's probes: the most a first event after a
-    /// quiet spell waits before its consumer wakes.
+    /// quiet spell waits before its consumer wakes. Twice this after a minute of dozing.
     pub kafka_doze_probe_max_ms: u64,
     /// Whether the outbox relay's producer is idempotent (no duplicates from its own retries).
     /// On by default in production (Apache Kafka). Off for `make up` and tests: tansu 0.6 has
@@ -137,6 +137,7 @@ impl CommonConfig {
             after: Duration::from_millis(self.kafka_doze_after_ms),
             first_probe: Duration::from_millis(DOZE_FIRST_PROBE_MS),
             max_probe: Duration::from_millis(self.kafka_doze_probe_max_ms),
+            deep_after: crate::consumer::DOZE_DEEP_AFTER,
         })
     }
 

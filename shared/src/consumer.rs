@@ -26,14 +26,15 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::kafka::Publisher;
 use futures::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use redis::aio::ConnectionManager;
@@ -319,12 +320,20 @@ pub struct ConsumerConfig {
 /// again at doubling intervals up to `max_probe`; as soon as any partition has records past the
 /// consumer's position, or a message comes in anyway (a partition assigned meanwhile), the
 /// partitions are resumed and fetching goes on from the position, at `fetch_wait`.
+///
+/// A consumer that has dozed for `deep_after` probes at up to twice `max_probe`: right after
+/// traffic the next event is likely soon (a saga's next step), after a long quiet spell it is
+/// not, and each probe costs the local broker a query per partition (ADR 014).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Doze {
     pub after: Duration,
     pub first_probe: Duration,
     pub max_probe: Duration,
+    pub deep_after: Duration,
 }
+
+/// `Doze::deep_after` of the services' consumers.
+pub const DOZE_DEEP_AFTER: Duration = Duration::from_secs(60);
 
 /// `ConsumerConfig::fetch_wait` unless set: short, for tests and benchmarks on tansu. Services
 /// take theirs from `CommonConfig::kafka_fetch_wait_ms`, which depends on the profile (ADR 011).
@@ -361,6 +370,8 @@ pub struct ConsumerHealth {
     rebuilds: Arc<std::sync::atomic::AtomicU64>,
     assigned: Arc<std::sync::atomic::AtomicUsize>,
     dozing: Arc<AtomicBool>,
+    /// The dozing consumer's current interval between probes, in ms (0 while awake).
+    probe_every_ms: Arc<AtomicU64>,
     fetch_stats: Arc<crate::kafka::FetchStats>,
 }
 
@@ -372,6 +383,7 @@ impl ConsumerHealth {
             rebuilds: Arc::default(),
             assigned: Arc::default(),
             dozing: Arc::default(),
+            probe_every_ms: Arc::default(),
             fetch_stats: Arc::default(),
         }
     }
@@ -392,8 +404,26 @@ impl ConsumerHealth {
         self.fetch_stats.reports.load(Ordering::SeqCst)
     }
 
+    /// While dozing, how long until the probe after the next one (`None` while awake).
+    pub fn probe_interval(&self) -> Option<Duration> {
+        match self.probe_every_ms.load(Ordering::SeqCst) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    fn set_probe_interval(&self, every: Option<Duration>) {
+        let ms = every.map_or(0, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+        });
+        self.probe_every_ms.store(ms, Ordering::SeqCst);
+    }
+
     fn set_dozing(&self, dozing: bool) {
         self.dozing.store(dozing, Ordering::SeqCst);
+        if !dozing {
+            self.set_probe_interval(None);
+        }
         metrics::gauge!("events_consumer_dozing", "group" => self.group.to_string())
             .set(if dozing { 1.0 } else { 0.0 });
     }
@@ -449,7 +479,7 @@ impl ConsumerHealth {
 pub struct EventConsumer {
     config: ConsumerConfig,
     /// Made on the first dead letter: an idle producer's polling thread costs CPU all the time.
-    dlq: tokio::sync::OnceCell<FutureProducer>,
+    dlq: tokio::sync::OnceCell<Publisher>,
     store: Store,
     health: ConsumerHealth,
 }
@@ -772,11 +802,19 @@ impl EventConsumer {
                         (Ok(false), None) => {
                             tracing::debug!(group = %self.config.group, "idle: dozing");
                             self.health.set_dozing(true);
-                            dozing = Some(Probe { at: Instant::now() + doze.first_probe, every: doze.first_probe });
+                            self.health.set_probe_interval(Some(doze.first_probe));
+                            let now = Instant::now();
+                            dozing = Some(Probe { at: now + doze.first_probe, every: doze.first_probe, since: now });
                         }
                         (Ok(false), Some(probe)) => {
-                            let every = (probe.every * 2).min(doze.max_probe);
-                            dozing = Some(Probe { at: Instant::now() + every, every });
+                            let cap = if probe.since.elapsed() >= doze.deep_after {
+                                doze.max_probe * 2
+                            } else {
+                                doze.max_probe
+                            };
+                            let every = (probe.every * 2).min(cap);
+                            self.health.set_probe_interval(Some(every));
+                            dozing = Some(Probe { at: Instant::now() + every, every, ..probe });
                         }
                         (waiting, _) => {
                             // Records waiting, or the broker could not tell: fetch again (a
@@ -1018,7 +1056,7 @@ impl EventConsumer {
                 Ok(producer) => producer
                     .send(record, Timeout::After(Duration::from_secs(5)))
                     .await
-                    .map_err(|(e, _)| e.to_string()),
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(format!("{e:#}")),
             };
             match sent {
@@ -1096,6 +1134,8 @@ async fn seek_and_resume(kafka: &Kafka, key: &PartitionKey, next: i64) -> anyhow
 struct Probe {
     at: Instant,
     every: Duration,
+    /// When the consumer began to doze.
+    since: Instant,
 }
 
 /// Pause every assigned partition (dozing). Blocking (reads the assignment).

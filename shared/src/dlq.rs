@@ -83,7 +83,7 @@ pub async fn redrive(
         producer
             .send(record, Timeout::After(Duration::from_secs(10)))
             .await
-            .map_err(|(e, _)| anyhow::anyhow!("re-publishing to {target}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("re-publishing to {target}: {e}"))?;
         // Committed one by one: an interrupted re-drive repeats at most one message, which the
         // consumers' inbox absorbs.
         consumer.commit_message(&msg, CommitMode::Sync)?;

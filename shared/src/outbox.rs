@@ -29,9 +29,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::kafka::Publisher;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
@@ -128,7 +129,7 @@ impl Default for RelayConfig {
 }
 
 /// Makes the relay's producer (again): see `RelayConfig::producer_rebuild_after`.
-pub type ProducerFactory = Arc<dyn Fn() -> anyhow::Result<FutureProducer> + Send + Sync>;
+pub type ProducerFactory = Arc<dyn Fn() -> anyhow::Result<Publisher> + Send + Sync>;
 
 /// Rounds one relay has in flight at once: a round stuck on a slow partition does not hold back
 /// the next one (whose aggregates are other ones: a claimed head blocks its own aggregate).
@@ -226,7 +227,7 @@ pub type RelayHook = std::sync::Arc<
 pub struct OutboxRelay {
     pool: PgPool,
     /// Cloned for each send (a cheap handle), so a replacement never cuts off sends in flight.
-    producer: std::sync::Mutex<FutureProducer>,
+    producer: std::sync::Mutex<Publisher>,
     factory: Option<ProducerFactory>,
     config: RelayConfig,
     id: Uuid,
@@ -241,7 +242,7 @@ impl OutboxRelay {
     pub fn new(
         service: &'static str,
         pool: PgPool,
-        producer: FutureProducer,
+        producer: Publisher,
         config: RelayConfig,
     ) -> Self {
         Self {
@@ -264,7 +265,7 @@ impl OutboxRelay {
         self
     }
 
-    fn producer(&self) -> FutureProducer {
+    fn producer(&self) -> Publisher {
         match self.producer.lock() {
             Ok(p) => p.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -272,8 +273,8 @@ impl OutboxRelay {
     }
 
     /// Replace the producer when publishes have failed for `producer_rebuild_after` (counted
-    /// from `failing_since`) or the producer has a fatal error. The old one is dropped off the
-    /// async threads: librdkafka may block while it gives up on queued records.
+    /// from `failing_since`) or the producer has a fatal error. Dropping the old one is cheap:
+    /// librdkafka gives up on its queued records on the publisher's own polling thread.
     fn maybe_rebuild_producer(&self, failing_since: &mut Option<Instant>) {
         let Some(factory) = &self.factory else { return };
         let fatal = self.producer().client().fatal_error();
@@ -288,7 +289,7 @@ impl OutboxRelay {
                     Ok(mut p) => std::mem::replace(&mut *p, fresh),
                     Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), fresh),
                 };
-                tokio::task::spawn_blocking(move || drop(old));
+                drop(old);
                 metrics::counter!("outbox_producer_rebuilds_total", "service" => self.service)
                     .increment(1);
                 tracing::warn!(fatal = ?fatal, "outbox relay replaced its Kafka producer after failing publishes");
@@ -387,7 +388,7 @@ impl OutboxRelay {
             .send(record, Timeout::After(Duration::from_secs(5)))
             .await
             .map(|_| ())
-            .map_err(|(e, _)| (classify(&e), e.to_string()))
+            .map_err(|e| (classify(&e), e.to_string()))
     }
 
     /// Publish one aggregate's run in order: each row only after the broker acknowledged the one

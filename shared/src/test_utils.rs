@@ -335,7 +335,6 @@ pub async fn publish(brokers: &str, topic: &str, env: &crate::events::Envelope) 
             std::time::Duration::from_secs(10),
         )
         .await
-        .map_err(|(e, _)| e)
         .expect("publish");
 }
 

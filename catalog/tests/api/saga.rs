@@ -184,7 +184,6 @@ async fn an_order_created_redriven_from_the_dlq_after_its_cancel_holds_nothing()
             Duration::from_secs(10),
         )
         .await
-        .map_err(|(e, _)| e)
         .unwrap();
 
     // The order is cancelled while its OrderCreated sits in the DLQ: nothing was held.

@@ -17,11 +17,23 @@ fn dozing_consumer(
     group: &str,
     rec: std::sync::Arc<Recorder>,
 ) -> EventConsumer {
+    dozing_consumer_with(h, brokers, group, rec, Duration::from_secs(3600))
+}
+
+/// A dozing consumer whose probes slow down after `deep_after` of dozing.
+fn dozing_consumer_with(
+    h: &Harness,
+    brokers: &str,
+    group: &str,
+    rec: std::sync::Arc<Recorder>,
+    deep_after: Duration,
+) -> EventConsumer {
     h.consumer_with(brokers, group, rec, |config| {
         config.doze = Some(Doze {
             after: Duration::from_millis(500),
             first_probe: Duration::from_millis(50),
             max_probe: Duration::from_millis(300),
+            deep_after,
         });
     })
 }
@@ -170,6 +182,44 @@ async fn a_single_event_after_a_quiet_spell_wakes_the_consumer_whichever_partiti
             "round {round}: the event written while dozing was handled"
         );
         assert_eq!(effects.len(), round, "each once");
+    }
+    relay.stop().await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_doze_probes_half_as_often_and_the_next_event_still_wakes_it_at_full_pace() {
+    let h = Harness::new(3).await;
+    let consumer = dozing_consumer_with(
+        &h,
+        &brokers(),
+        &new_group(),
+        Recorder::new("dozer"),
+        Duration::from_secs(2),
+    );
+    let dozing = consumer.health();
+    let running = Running::consumer(consumer);
+    let relay = Running::relay(h.relay(&brokers()));
+    for round in 1..=2 {
+        let probe = || dozing.probe_interval();
+        wait_until("dozing at the short probe cap", WITHIN, || {
+            probe() == Some(Duration::from_millis(300))
+        })
+        .await;
+        wait_until("dozing deeply, probes twice as far apart", WITHIN, || {
+            probe() == Some(Duration::from_millis(600))
+        })
+        .await;
+        assert!(dozing.is_dozing());
+        let event = h.write(Uuid::now_v7()).await;
+        let effects = h.wait_for_effects(round, WITHIN).await;
+        assert_eq!(
+            effects.last().map(|e| e.0),
+            Some(event.event_id),
+            "round {round}: the event written during the deep doze was handled"
+        );
+        assert_eq!(effects.len(), round, "each once");
+        // Woken, it dozes again from the short probes (the second round waits for 300 ms first).
     }
     relay.stop().await;
     running.stop().await;

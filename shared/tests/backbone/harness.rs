@@ -328,7 +328,6 @@ pub async fn produce_raw(
             rdkafka::util::Timeout::After(Duration::from_secs(10)),
         )
         .await
-        .map_err(|(e, _)| e)
         .unwrap();
 }
 

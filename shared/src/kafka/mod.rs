@@ -9,14 +9,16 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
-use rdkafka::producer::FutureProducer;
 use rdkafka::Offset;
+
+mod publisher;
+pub use publisher::{Delivered, Publisher, Reports, POLL_WINDOW};
 
 /// The producer of every relay: idempotent, `acks=all`, bounded delivery time so a broker outage
 /// surfaces as an error the relay backs off from instead of a send that never returns.
 ///
 /// Batches hold at most `MAX_BATCH_RECORDS` records, which `resume_check` relies on.
-pub fn producer(brokers: &str, client_id: &str) -> anyhow::Result<FutureProducer> {
+pub fn producer(brokers: &str, client_id: &str) -> anyhow::Result<Publisher> {
     producer_with(brokers, client_id, DELIVERY_TIMEOUT, true)
 }
 
@@ -30,8 +32,9 @@ pub fn producer_with(
     client_id: &str,
     delivery_timeout: Duration,
     idempotent: bool,
-) -> anyhow::Result<FutureProducer> {
-    ClientConfig::new()
+) -> anyhow::Result<Publisher> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set("client.id", client_id)
         .set("enable.idempotence", idempotent.to_string())
@@ -42,9 +45,8 @@ pub fn producer_with(
             "message.timeout.ms",
             delivery_timeout.as_millis().to_string(),
         )
-        .set("socket.keepalive.enable", "true")
-        .create()
-        .map_err(|e| anyhow::anyhow!("Kafka producer for {brokers}: {e}"))
+        .set("socket.keepalive.enable", "true");
+    Publisher::create(&config).map_err(|e| anyhow::anyhow!("Kafka producer for {brokers}: {e}"))
 }
 
 /// Most records a producer puts in one batch.
