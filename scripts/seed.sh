@@ -8,7 +8,7 @@ cd "$ROOT"
 password=$(seed_password)
 export KOUPANG_PROFILE=local
 export IDENTITY_DATABASE_URL
-IDENTITY_DATABASE_URL=$(db_url_for IDENTITY identity)
+IDENTITY_DATABASE_URL=$(db_url_for IDENTITY "${DB_OF[identity]}")
 export IDENTITY_JWT_PRIVATE_KEY_PATH="$DEV/keys/identity-private.pem"
 identity_bin=$(bin_path identity)
 
@@ -28,4 +28,14 @@ if curl -fsS "http://127.0.0.1:${PORT_OF[catalog]}/health/live" >/dev/null 2>&1;
     "http://127.0.0.1:${PORT_OF[catalog]}" "$password"
 else
   warn "catalog is not running; demo products not seeded (run make up)"
+fi
+
+# Demo orders in every state, when the saga's services are running (after the catalog seed).
+if curl -fsS "http://127.0.0.1:${PORT_OF[order]}/health/ready" >/dev/null 2>&1 &&
+  curl -fsS "http://127.0.0.1:${PORT_OF[payment]}/health/ready" >/dev/null 2>&1; then
+  say "seeding demo orders (buyer1, buyer2)"
+  python3 "$ROOT/scripts/seed_orders.py" "http://127.0.0.1:${PORT_OF[identity]}" \
+    "http://127.0.0.1:${PORT_OF[catalog]}" "http://127.0.0.1:${PORT_OF[order]}" "$password"
+else
+  warn "order or payment is not running; demo orders not seeded (run make up)"
 fi

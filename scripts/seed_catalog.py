@@ -90,6 +90,33 @@ PRODUCTS = {
     ],
 }
 
+# A wider shelf, so lists, filters and pages have something to show: each line is a product
+# family (category, brand, seller, base price) made in several models with two or three SKUs.
+FAMILIES = [
+    ("Ceramic Mug", "kitchen", "acme", "seller1", 12.50, ["Classic", "Tall", "Espresso"], ("colour", ["white", "blue", "sage"])),
+    ("Cast Iron Pan", "kitchen", "acme", "seller1", 39.00, ["20 cm", "24 cm", "28 cm"], ("finish", ["seasoned", "enamel"])),
+    ("Cutting Board", "kitchen", "acme", "seller1", 24.00, ["Walnut", "Bamboo"], ("size", ["M", "L"])),
+    ("Floor Lamp", "furniture", "acme", "seller1", 79.00, ["Arc", "Tripod", "Column"], ("shade", ["linen", "paper"])),
+    ("Bar Stool", "furniture", "acme", "seller1", 65.00, ["Low", "High"], ("seat", ["oak", "black"])),
+    ("Hoodie", "clothing", "threadly", "seller1", 45.00, ["Zip", "Pullover", "Heavyweight"], ("size", ["S", "M", "L"])),
+    ("Chino Trousers", "clothing", "threadly", "seller2", 55.00, ["Slim", "Relaxed"], ("waist", ["30", "32", "34"])),
+    ("Beanie", "clothing", "threadly", "seller2", 18.00, ["Ribbed", "Fisherman"], ("colour", ["grey", "navy", "rust"])),
+    ("Earbuds", "audio", "sonora", "seller2", 59.00, ["Sport", "Studio", "Mini"], ("colour", ["black", "white"])),
+    ("Turntable", "audio", "sonora", "seller2", 229.00, ["Belt", "Direct"], ("finish", ["walnut", "black"])),
+    ("Portable Radio", "audio", "sonora", "seller2", 49.00, ["FM", "DAB+"], ("colour", ["red", "cream"])),
+]
+for name, cat, brand, seller, base, models, (attr, values) in FAMILIES:
+    for i, model in enumerate(models):
+        title = f"{model} {name}"
+        slug = title.lower().replace(" ", "-").replace("+", "plus")
+        skus = []
+        for j, value in enumerate(values):
+            code = f"{slug.upper()[:18]}-{value.upper()[:6]}".replace("-", "")[:24] + f"-{i}{j}"
+            price = f"{base + 5 * i + (2 if j == len(values) - 1 else 0):.2f}"
+            stock = 5 + (7 * i + 11 * j) % 40
+            skus.append((code, price, stock, {attr: value}))
+        PRODUCTS[seller].append((title, slug, cat, brand, skus))
+
 created = 0
 for seller, products in PRODUCTS.items():
     token = login(seller)
