@@ -7,12 +7,14 @@ use uuid::Uuid;
 /// Only the SKU and the quantity are read: any price or name a client sends is ignored, the
 /// catalog is the only source of those.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({ "sku_id": "01936f0e-5b2a-7c3d-8e4f-a1b2c3d4e5f6", "quantity": 2 }))]
 pub struct AddItem {
     pub sku_id: Uuid,
     pub quantity: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({ "quantity": 3 }))]
 #[serde(deny_unknown_fields)]
 pub struct SetQuantity {
     pub quantity: i64,

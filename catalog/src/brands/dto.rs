@@ -17,6 +17,12 @@ pub struct Brand {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "Northpeak",
+    "slug": "northpeak",
+    "description": "Merino base layers, socks and trail gear.",
+    "logo_url": "https://img.example/brands/northpeak.png"
+}))]
 #[serde(deny_unknown_fields)]
 pub struct CreateBrand {
     pub name: String,
@@ -26,6 +32,12 @@ pub struct CreateBrand {
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "Northpeak Outdoor",
+    "slug": "northpeak-outdoor",
+    "description": "Merino base layers, socks and trail gear since 1998.",
+    "logo_url": "https://img.example/brands/northpeak-outdoor.png"
+}))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBrand {
     pub name: Option<String>,

@@ -26,6 +26,11 @@ pub struct CategoryNode {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "Hiking Socks",
+    "slug": "hiking-socks",
+    "parent_id": "01936e89-7a3b-7c12-a4d5-e6f708192a3b"
+}))]
 #[serde(deny_unknown_fields)]
 pub struct CreateCategory {
     pub name: String,
@@ -34,6 +39,11 @@ pub struct CreateCategory {
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "Hiking & Trail Socks",
+    "slug": "hiking-trail-socks",
+    "parent_id": "01936e89-7a3b-7c12-a4d5-e6f708192a3b"
+}))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCategory {
     pub name: Option<String>,

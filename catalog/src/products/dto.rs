@@ -132,6 +132,13 @@ impl ProductDetail {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "Northpeak Merino Hiking Socks (3-Pack)",
+    "description": "Cushioned merino wool crew socks for long days on the trail.",
+    "slug": "northpeak-merino-hiking-socks-3-pack",
+    "category_id": "01936e8a-2f10-7b4e-9a3c-5d6e7f8a9b0c",
+    "brand_id": "01936e8b-4c21-7d5f-8b6a-0c1d2e3f4a5b"
+}))]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
     pub name: String,
@@ -142,6 +149,10 @@ pub struct CreateProduct {
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "description": "Cushioned merino wool crew socks with a reinforced heel and toe.",
+    "status": "active"
+}))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProduct {
     pub name: Option<String>,
@@ -159,6 +170,14 @@ pub struct UpdateProduct {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "sku_code": "NP-MERINO-SOCK-M-CHR",
+    "price": "34.90",
+    "currency": "USD",
+    "stock_quantity": 120,
+    "attributes": { "size": "M", "color": "charcoal" },
+    "status": "active"
+}))]
 #[serde(deny_unknown_fields)]
 pub struct CreateSku {
     pub sku_code: String,
@@ -172,6 +191,11 @@ pub struct CreateSku {
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "price": "29.90",
+    "status": "active",
+    "attributes": { "size": "M", "color": "charcoal" }
+}))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSku {
     pub price: Option<String>,
@@ -182,6 +206,7 @@ pub struct UpdateSku {
 
 /// Exactly one of `delta` (add or remove units) or `set` (the new shelf count).
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({ "delta": 25 }))]
 #[serde(deny_unknown_fields)]
 pub struct StockChange {
     pub delta: Option<i64>,
@@ -189,6 +214,12 @@ pub struct StockChange {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "url": "https://img.example/products/northpeak-merino-socks-front.jpg",
+    "alt_text": "Three pairs of charcoal merino hiking socks, front view",
+    "sort_order": 0,
+    "is_primary": true
+}))]
 #[serde(deny_unknown_fields)]
 pub struct CreateImage {
     pub url: String,
@@ -198,6 +229,11 @@ pub struct CreateImage {
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "alt_text": "Charcoal merino hiking sock, side view showing the cushioned heel",
+    "sort_order": 1,
+    "is_primary": true
+}))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateImage {
     #[serde(default, deserialize_with = "crate::fields::double_option")]

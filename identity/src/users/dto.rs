@@ -11,6 +11,13 @@ use super::repository::UserRow;
 /// Fields are optional in the shape so that a missing one is reported per field (422), not as an
 /// undecodable body.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "username": "alice",
+    "email": "alice@example.com",
+    "password": "Sup3r-secret!",
+    "phone": "+1 555-010-9999",
+    "role": "BUYER"
+}))]
 #[serde(default)]
 pub struct RegisterRequest {
     #[schema(example = "alice")]
@@ -70,6 +77,12 @@ impl TryFrom<UserRow> for UserResponse {
 /// A new `email` needs `current_password`, and takes effect only once the new address is verified
 /// (until then it is answered as `pending_email`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "username": "alice_kim",
+    "email": "alice.kim@example.com",
+    "current_password": "Sup3r-secret!",
+    "phone": "+82 10-1234-5678"
+}))]
 #[serde(default)]
 pub struct UpdateMeRequest {
     pub username: Option<String>,
@@ -96,12 +109,14 @@ fn present_any<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Val
 
 /// `DELETE /users/me`: closing the account needs the current password, not only a token.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({ "current_password": "Sup3r-secret!" }))]
 #[serde(default)]
 pub struct DeleteMeRequest {
     pub current_password: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({ "role": "SELLER" }))]
 pub struct ChangeRoleRequest {
     #[schema(example = "SELLER")]
     pub role: String,

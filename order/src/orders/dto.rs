@@ -29,6 +29,21 @@ pub struct ShippingAddress {
 
 /// `POST /orders`: either `items` or `"from_cart": true`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "items": [
+        { "sku_id": "01936f0e-5b2a-7c3d-8e4f-a1b2c3d4e5f6", "quantity": 2 },
+        { "sku_id": "01936f0e-9c41-7a2b-b5d6-3e8f1a2b4c7d", "quantity": 1 }
+    ],
+    "shipping_address": {
+        "name": "Alice Kim",
+        "line1": "350 Fifth Avenue",
+        "line2": "Suite 2100",
+        "city": "New York",
+        "postal_code": "10118",
+        "country": "US"
+    },
+    "payment_method": "tok_visa"
+}))]
 pub struct PlaceOrder {
     #[serde(default)]
     pub items: Option<Vec<LineRequest>>,
@@ -41,6 +56,7 @@ pub struct PlaceOrder {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[schema(example = json!({ "reason": "Ordered the wrong size; will reorder in M." }))]
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     /// Free text kept as a note on the order (at most 500 characters).
@@ -48,6 +64,7 @@ pub struct CancelRequest {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[schema(example = json!({ "tracking_number": "1Z999AA10123456784" }))]
 #[serde(deny_unknown_fields)]
 pub struct ShipRequest {
     pub tracking_number: Option<String>,
