@@ -1,5 +1,5 @@
 # The two commands: `make up` (the whole local stack) and `make test` (every test).
-.PHONY: up down test lint seed bench audit logs
+.PHONY: up down test lint seed bench audit logs walkthrough
 
 up:
 	@bash scripts/up.sh
@@ -15,6 +15,9 @@ lint:
 
 seed:
 	@bash scripts/seed.sh
+
+walkthrough:
+	@bash scripts/walkthrough.sh
 
 bench:
 	@bash scripts/bench

@@ -6,7 +6,9 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEV="$ROOT/.dev"
+# Where the local stack keeps keys, logs, pids, mail and broker data (`make up`); the walkthrough
+# in `make test` runs a stack of its own in a temporary one.
+DEV="${KOUPANG_DEV_DIR:-$ROOT/.dev}"
 CACHE="${KOUPANG_CACHE:-$HOME/.cache/koupang}"
 TANSU_VERSION=0.6.0
 TANSU="$CACHE/bin/tansu"
@@ -37,8 +39,9 @@ for _row in "${SERVICE_TABLE[@]}"; do
   SERVICES+=("$_name")
   PORT_OF[$_name]=$_port
   if [ "$_db" != - ]; then
-    DB_OF[$_name]=$_db
-    DATABASES+=("$_db")
+    # KOUPANG_DB_PREFIX: a stack of its own beside `make up`'s (the walkthrough in `make test`).
+    DB_OF[$_name]=${KOUPANG_DB_PREFIX:-}$_db
+    DATABASES+=("${DB_OF[$_name]}")
   fi
 done
 unset _row _name _port _db

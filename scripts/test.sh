@@ -51,4 +51,12 @@ for arg in "$@"; do
 done
 
 say "running the tests"
-cargo nextest run "${scope[@]}" --no-fail-fast "$@"
+status=0
+cargo nextest run "${scope[@]}" --no-fail-fast "$@" || status=$?
+
+# The whole suite (no arguments) ends with the Postman walkthrough and a short schemathesis pass
+# on a stack of its own.
+if [ $# -eq 0 ]; then
+  bash "$ROOT/scripts/walkthrough.sh" --own-stack --fuzz 5 || status=1
+fi
+exit $status

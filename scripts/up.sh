@@ -47,6 +47,8 @@ for s in "${SERVICES[@]}"; do
   stop_pidfile "$pidfile" "$s"
   upper=$(echo "$s" | tr '[:lower:]' '[:upper:]')
   settings=("${upper}_PORT=${PORT_OF[$s]}")
+  # KOUPANG_REDIS_PREFIX: keys of a stack of its own apart from `make up`'s (the walkthrough).
+  [ -n "${KOUPANG_REDIS_PREFIX:-}" ] && settings+=("${upper}_REDIS_PREFIX=$KOUPANG_REDIS_PREFIX")
   if [ -n "${DB_OF[$s]:-}" ]; then
     settings+=("${upper}_DATABASE_URL=$(db_url_for "$upper" "${DB_OF[$s]}")")
   fi
@@ -89,5 +91,8 @@ Koupang is up.
   logs      .dev/logs/<service>.log     mail: .dev/mail/
 Demo users (password for all: $(seed_password)):
   admin, seller1, seller2, buyer1, buyer2
+  buyer1 and buyer2 have demo orders (confirmed, shipped, delivered, cancelled and refunded);
+  seller1 and seller2 see their lines (GET /api/v1/orders/seller/me), admin the ledger.
+Walk through the API: make walkthrough (Postman collection in postman/, run by newman)
 Stop with: make down
 INFO
