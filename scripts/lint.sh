@@ -18,6 +18,15 @@ python3 "$ROOT/scripts/check-compose-env"
 if docker compose version >/dev/null 2>&1; then
   say "docker compose config"
   docker compose -f "$ROOT/docker-compose.yml" config -q
+elif command -v docker-compose >/dev/null 2>&1; then
+  # Compose v1 (Debian's docker-compose) predates the top-level `name`: check the rest.
+  say "docker-compose config (v1, without the top-level name)"
+  copy="$ROOT/.docker-compose.check.yml"
+  grep -v '^name:' "$ROOT/docker-compose.yml" >"$copy"
+  status=0
+  docker-compose -f "$copy" config -q || status=$?
+  rm -f "$copy"
+  [ "$status" = 0 ] || die "docker-compose.yml is not a valid compose file"
 else
   warn "docker compose is not installed here: docker-compose.yml was not validated by compose itself"
 fi

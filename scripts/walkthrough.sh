@@ -9,6 +9,10 @@
 #       walkthrough, then with --fuzz the OpenAPI check (scripts/check-openapi) and a short
 #       schemathesis pass of N examples per operation on every service (scripts/fuzz-api), and
 #       removes the stack again: what `make test` does.
+#   --compose-kafka: the services of its own stack take the Kafka settings docker-compose.yml
+#       gives them (for Apache Kafka: 500 ms fetch wait, no dozing, idempotent producers) on the
+#       local broker: `make test` runs the walkthrough so a second time, as the check that the
+#       services start and settle orders with what compose passes (there is no Docker here).
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -20,11 +24,12 @@ ensure_newman() {
   fi
 }
 
-own=0 fuzz=0
+own=0 fuzz=0 compose_kafka=0
 while [ $# -gt 0 ]; do
   case $1 in
     --own-stack) own=1 ;;
     --fuzz) fuzz=${2:?--fuzz N}; shift ;;
+    --compose-kafka) compose_kafka=1 ;;
     *) die "unknown argument $1" ;;
   esac
   shift
@@ -64,6 +69,13 @@ if [ "$own" = 1 ]; then
     exit "$status"
   }
   trap finish EXIT
+  if [ "$compose_kafka" = 1 ]; then
+    # Every <SERVICE>_KAFKA_* setting of docker-compose.yml but the broker address.
+    while read -r setting; do
+      say "as in docker-compose.yml: $setting"
+      export "${setting?}"
+    done < <(sed -nE 's/^ +([A-Z]+_KAFKA_[A-Z_]+): *"?([^"#]*[^" #])"? *$/\1=\2/p' docker-compose.yml | grep -v '_KAFKA_BROKERS=')
+  fi
   say "starting a stack of its own for the walkthrough (ports ${ports[*]})"
   bash "$ROOT/scripts/up.sh" >"$dev/up.log" 2>&1 || { tail -n 40 "$dev/up.log" >&2; die "the walkthrough's stack did not start"; }
   grep -E '^(catalog|orders):' "$dev/up.log" || true
