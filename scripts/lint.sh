@@ -15,6 +15,12 @@ if [ -n "$unexpected" ]; then
 fi
 say "docker-compose.yml: every service setting documented in .env.example"
 python3 "$ROOT/scripts/check-compose-env"
+# Debian's docker-compose (v1) validates the file where the compose plugin is absent (no Docker
+# engine is needed for `config`); installed like the other tools when apt-get can.
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1 &&
+  command -v apt-get >/dev/null 2>&1; then
+  (apt_install docker-compose) || warn "could not install docker-compose"
+fi
 if docker compose version >/dev/null 2>&1; then
   say "docker compose config"
   docker compose -f "$ROOT/docker-compose.yml" config -q
