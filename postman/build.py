@@ -205,6 +205,22 @@ def folder(name, description, items):
 def svc(service, path):
     return f"{{{{{service}_url}}}}{API}{path}"
 
+def poll_until_paid(name, order_var, more=""):
+    """The buyer polls an order (its id in ``order_var``) until its saga settles, and asserts it
+    ended confirmed with the payment captured; ``more`` adds assertions on the last answer."""
+    return req(name, "GET", svc("order", "/orders/{{" + order_var + "}}"),
+               token="buyer_access_token", prerequest=POLL_WAIT,
+               tests=[poll(
+                   until='(body.status === "confirmed" && body.payment_status === "captured")'
+                         ' || body.status === "cancelled"',
+                   then=textwrap.dedent("""
+                       pm.test("confirmed, payment captured", () => {
+                           pm.expect(body.status).to.eql("confirmed");
+                           pm.expect(body.payment_status).to.eql("captured");
+                       });
+                   """) + textwrap.dedent(more))])
+
+
 
 def login(name, username, password, token_var, refresh_var=None, tests=(), description=None):
     checks = [status_is(200), """
@@ -577,15 +593,8 @@ order = folder("4. Order", """
         });
     """], description="Same key and same body: the answer is the order the key placed, as it "
                       "is now (it may already have moved on from `pending`)."),
-    req("4.3 Poll the order until confirmed and captured", "GET",
-        svc("order", "/orders/{{order_id}}"), token="buyer_access_token", prerequest=POLL_WAIT,
-        tests=[poll(
-            until='(body.status === "confirmed" && body.payment_status === "captured")'
-                  ' || body.status === "cancelled"',
-            then="""
-            pm.test("confirmed, payment captured", () => {
-                pm.expect(body.status).to.eql("confirmed");
-                pm.expect(body.payment_status).to.eql("captured");
+    poll_until_paid("4.3 Poll the order until confirmed and captured", "order_id", more="""
+            pm.test("no cancel reason, no deadline once paid", () => {
                 pm.expect(body.cancel_reason).to.eql(null);
                 pm.expect(body.payment_deadline, "no deadline once paid").to.eql(null);
             });
@@ -598,7 +607,7 @@ order = folder("4. Order", """
                 pm.expect(statuses.indexOf("confirmed")).to.be.above(statuses.indexOf("awaiting_payment"));
                 pm.expect(triggers).to.include.members(["placed", "InventoryReserved", "PaymentAuthorized", "PaymentCaptured"]);
             });
-            """)]),
+            """),
     req("4.4 Poll the cart until the bought lines are gone", "GET", svc("cart", "/cart"),
         token="buyer_access_token", prerequest=POLL_WAIT,
         tests=[poll(
@@ -663,17 +672,7 @@ cancel = folder("5. Cancel and refund", """
         });
         pm.collectionVariables.set("order2_id", body.id);
     """]),
-    req("5.3 Poll the second order until confirmed and captured", "GET",
-        svc("order", "/orders/{{order2_id}}"), token="buyer_access_token", prerequest=POLL_WAIT,
-        tests=[poll(
-            until='(body.status === "confirmed" && body.payment_status === "captured")'
-                  ' || body.status === "cancelled"',
-            then="""
-            pm.test("confirmed, payment captured", () => {
-                pm.expect(body.status).to.eql("confirmed");
-                pm.expect(body.payment_status).to.eql("captured");
-            });
-            """)]),
+    poll_until_paid("5.3 Poll the second order until confirmed and captured", "order2_id"),
     req("5.4 Cancel the second order", "POST", svc("order", "/orders/{{order2_id}}/cancel"),
         token="buyer_access_token", body={"reason": CANCEL_NOTE}, tests=[status_is(202), f"""
         pm.test("cancelled at once, as the buyer's request, with the note kept", () => {{

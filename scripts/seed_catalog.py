@@ -4,34 +4,16 @@ stock for seller1 and seller2. Safe to run again (existing slugs are left alone)
 
 Usage: seed_catalog.py IDENTITY_URL CATALOG_URL PASSWORD
 """
-import json
 import sys
-import urllib.error
-import urllib.request
+
+import seed_api
+from seed_api import call
 
 identity, catalog, password = sys.argv[1:4]
 
 
-def call(method, url, token=None, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("content-type", "application/json")
-    if token:
-        req.add_header("authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        return e.code, json.loads(raw) if raw else None
-
-
 def login(user):
-    status, body = call("POST", f"{identity}/api/v1/users/login", body={"username": user, "password": password})
-    if status != 200:
-        sys.exit(f"seed: cannot log in as {user}: {status} {body}")
-    return body["access_token"]
+    return seed_api.login(identity, user, password)
 
 
 def all_pages(url):

@@ -9,37 +9,17 @@ the state before that step.
 
 Usage: seed_orders.py IDENTITY_URL CATALOG_URL ORDER_URL PASSWORD
 """
-import json
 import sys
 import time
-import urllib.error
-import urllib.request
+
+import seed_api
+from seed_api import call
 
 identity, catalog, orders, password = sys.argv[1:5]
 
 
-def call(method, url, token=None, body=None, headers=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("content-type", "application/json")
-    if token:
-        req.add_header("authorization", f"Bearer {token}")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        return e.code, json.loads(raw) if raw else None
-
-
 def login(user):
-    status, body = call("POST", f"{identity}/api/v1/users/login", body={"username": user, "password": password})
-    if status != 200:
-        sys.exit(f"seed: cannot log in as {user}: {status} {body}")
-    return body["access_token"]
+    return seed_api.login(identity, user, password)
 
 
 def sku(slug, code):
