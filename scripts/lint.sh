@@ -19,7 +19,7 @@ python3 "$ROOT/scripts/check-compose-env"
 # engine is needed for `config`); installed like the other tools when apt-get can.
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1 &&
   command -v apt-get >/dev/null 2>&1; then
-  (apt_install docker-compose) || warn "could not install docker-compose"
+  (apt_install --no-install-recommends docker-compose) || warn "could not install docker-compose"
 fi
 if docker compose version >/dev/null 2>&1; then
   say "docker compose config"

@@ -3,7 +3,8 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-[ -f .env ] && { set -a; source .env; set +a; }
+# A stack of its own (the walkthrough in `make test`) ignores a developer's .env.
+[ -f .env ] && [ -z "${KOUPANG_DEV_DIR:-}" ] && { set -a; source .env; set +a; }
 mkdir -p "$DEV/logs" "$DEV/run" "$DEV/mail" "$DEV/broker"
 
 ensure_tools

@@ -40,44 +40,61 @@ if [ "$own" = 1 ]; then
   ensure_tools
   ensure_postgres
   ensure_redis
-  # Databases named after a test run are dropped with it (by `make test`'s run, or our own).
-  if [ -z "${TEST_RUN_ID:-}" ]; then
-    begin_test_run
-    own_run=1
-  fi
+  dev="" lock_fds=()
+  finish() {
+    local status=$? f
+    # Cleanup goes on whatever fails in it.
+    set +e
+    if [ "$status" != 0 ] && [ -n "$dev" ]; then
+      for f in "$dev"/logs/*.log; do
+        [ -f "$f" ] || continue
+        warn "last lines of $f"
+        tail -n 15 "$f" >&2
+      done
+    fi
+    if [ -n "$dev" ]; then
+      bash "$ROOT/scripts/down.sh" >/dev/null 2>&1
+      rm -rf "$dev"
+    fi
+    if [ -n "${KOUPANG_REDIS_PREFIX:-}" ]; then
+      redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" --scan --pattern "${KOUPANG_REDIS_PREFIX}*" |
+        xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" del >/dev/null
+    fi
+    end_test_run
+    exit "$status"
+  }
+  trap finish EXIT
+  # A run of its own: its databases carry the run id (`koupang_r<id>_test_walk_*`), so they are
+  # dropped at the end, or by the next run's sweep if this one is killed.
+  begin_test_run
+  lock_fds+=("$TEST_RUN_LOCK")
   dev=$(mktemp -d)
   ports=()
   for _ in 1 2 3 4 5 6; do
     claim_test_port 18100 18999 || die "no free port in 18100-18999 for the walkthrough's stack"
     ports+=("$TEST_PORT")
+    lock_fds+=("$TEST_PORT_LOCK")
   done
-  export KOUPANG_DEV_DIR="$dev" KOUPANG_DB_PREFIX="${TEST_DATABASE_PREFIX}_walk_"
+  export KOUPANG_DEV_DIR="$dev" KOUPANG_DB_PREFIX="${TEST_DATABASE_PREFIX}_test_walk_"
   export KOUPANG_REDIS_PREFIX="koupang:walk${TEST_RUN_ID}:" KOUPANG_BROKER_STORAGE=memory
   export KOUPANG_BUILD_PROFILE="${KOUPANG_BUILD_PROFILE:-dev}"
   export IDENTITY_PORT=${ports[0]} CATALOG_PORT=${ports[1]} CART_PORT=${ports[2]}
   export ORDER_PORT=${ports[3]} PAYMENT_PORT=${ports[4]} KAFKA_PORT=${ports[5]}
-  finish() {
-    local status=$?
-    if [ "$status" != 0 ] && [ -d "$dev/logs" ]; then
-      for f in "$dev"/logs/*.log; do warn "last lines of $f"; tail -n 15 "$f" >&2; done
-    fi
-    bash "$ROOT/scripts/down.sh" >/dev/null 2>&1
-    rm -rf "$dev"
-    redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" --scan --pattern "${KOUPANG_REDIS_PREFIX}*" |
-      xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" del >/dev/null
-    [ -n "${own_run:-}" ] && end_test_run
-    exit "$status"
-  }
-  trap finish EXIT
   if [ "$compose_kafka" = 1 ]; then
     # Every <SERVICE>_KAFKA_* setting of docker-compose.yml but the broker address.
     while read -r setting; do
       say "as in docker-compose.yml: $setting"
       export "${setting?}"
     done < <(sed -nE 's/^ +([A-Z]+_KAFKA_[A-Z_]+): *"?([^"#]*[^" #])"? *$/\1=\2/p' docker-compose.yml | grep -v '_KAFKA_BROKERS=')
+    [ -n "${ORDER_KAFKA_FETCH_WAIT_MS:-}" ] || die "no Kafka settings read from docker-compose.yml (has its layout changed?)"
   fi
   say "starting a stack of its own for the walkthrough (ports ${ports[*]})"
-  bash "$ROOT/scripts/up.sh" >"$dev/up.log" 2>&1 || { tail -n 40 "$dev/up.log" >&2; die "the walkthrough's stack did not start"; }
+  # The services and the broker must not inherit the run's locks: killed with this script, they
+  # would keep the run looking alive (its databases never swept, its ports never free).
+  if ! (for fd in "${lock_fds[@]}"; do eval "exec $fd>&-"; done; exec bash "$ROOT/scripts/up.sh") >"$dev/up.log" 2>&1; then
+    tail -n 40 "$dev/up.log" >&2
+    die "the walkthrough's stack did not start"
+  fi
   grep -E '^(catalog|orders):' "$dev/up.log" || true
 fi
 

@@ -404,7 +404,7 @@ impl ConsumerHealth {
         self.fetch_stats.reports.load(Ordering::SeqCst)
     }
 
-    /// While dozing, how long until the probe after the next one (`None` while awake).
+    /// While dozing, the current interval between probes (`None` while awake).
     pub fn probe_interval(&self) -> Option<Duration> {
         match self.probe_every_ms.load(Ordering::SeqCst) {
             0 => None,
@@ -801,18 +801,18 @@ impl EventConsumer {
                     match (waiting, dozing.take()) {
                         (Ok(false), None) => {
                             tracing::debug!(group = %self.config.group, "idle: dozing");
-                            self.health.set_dozing(true);
                             self.health.set_probe_interval(Some(doze.first_probe));
+                            self.health.set_dozing(true);
                             let now = Instant::now();
                             dozing = Some(Probe { at: now + doze.first_probe, every: doze.first_probe, since: now });
                         }
                         (Ok(false), Some(probe)) => {
                             let cap = if probe.since.elapsed() >= doze.deep_after {
-                                doze.max_probe * 2
+                                doze.max_probe.saturating_mul(2)
                             } else {
                                 doze.max_probe
                             };
-                            let every = (probe.every * 2).min(cap);
+                            let every = probe.every.saturating_mul(2).min(cap);
                             self.health.set_probe_interval(Some(every));
                             dozing = Some(Probe { at: Instant::now() + every, every, ..probe });
                         }

@@ -5,8 +5,9 @@
 //! the time left is handed to librdkafka in whole milliseconds, so the last fraction of a
 //! millisecond is spent calling a zero-timeout poll over and over. That was most of an idle
 //! service's CPU (docs/adr/014-dozing-consumers.md, "The producers"). Here the window is
-//! `POLL_WINDOW`: delivery reports are still served the moment they arrive (the poll returns on
-//! each event), only the idle wake-ups are rarer.
+//! `POLL_WINDOW`: delivery reports are still handled the moment they arrive (within a window the
+//! poll serves each event as it comes); the spin at the end of a window happens once a second
+//! instead of ten times.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -85,6 +86,11 @@ impl Publisher {
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     polled.poll(POLL_WINDOW);
+                }
+                // The handle lets go of its reference just after raising the flag: wait for it,
+                // so that ours is the last and librdkafka's teardown runs on this thread.
+                while Arc::strong_count(&polled) > 1 {
+                    polled.poll(Duration::from_millis(10));
                 }
             })
             .map_err(|_| KafkaError::ClientCreation("no thread for the producer".into()))?;
