@@ -134,6 +134,37 @@ impl ClientContext for TrackAssignments {
 }
 
 impl ConsumerContext for TrackAssignments {
+    /// rust-rdkafka's default asks librdkafka for the rebalance protocol, then assigns: both are
+    /// requests to the group's thread, which drops them unanswered once the group has terminated,
+    /// so a rebalance event still queued when a dropped consumer finishes closing made the drop
+    /// wait forever (seen: a test hung at shutdown for ten minutes; librdkafka issue 4041). Our
+    /// groups use the default eager assignors, so the protocol is known, and a terminated group
+    /// has nothing left to assign.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: rdkafka::types::RDKafkaRespErr,
+        tpl: &mut rdkafka::TopicPartitionList,
+    ) {
+        use rdkafka::types::RDKafkaRespErr as E;
+        let rebalance = match err {
+            E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(tpl),
+            E::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(tpl),
+            other => Rebalance::Error(KafkaError::Rebalance(other.into())),
+        };
+        self.pre_rebalance(consumer, &rebalance);
+        if !consumer.closed() {
+            let done = match &rebalance {
+                Rebalance::Assign(assigned) => consumer.assign(assigned),
+                _ => consumer.unassign(),
+            };
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "applying a rebalance failed");
+            }
+        }
+        self.post_rebalance(consumer, &rebalance);
+    }
+
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let member = matches!(rebalance, Rebalance::Assign(_));
         self.member
