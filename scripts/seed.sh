@@ -35,8 +35,11 @@ fi
 if curl -fsS "http://127.0.0.1:${PORT_OF[order]}/health/ready" >/dev/null 2>&1 &&
   curl -fsS "http://127.0.0.1:${PORT_OF[payment]}/health/ready" >/dev/null 2>&1; then
   say "seeding demo orders (buyer1, buyer2)"
+  # On a stack whose demo products were changed since (by hand, or by scripts/fuzz-api) an order
+  # may not be placeable any more: say so and go on. A stack of its own must seed cleanly.
   python3 "$ROOT/scripts/seed_orders.py" "http://127.0.0.1:${PORT_OF[identity]}" \
-    "http://127.0.0.1:${PORT_OF[catalog]}" "http://127.0.0.1:${PORT_OF[order]}" "$password"
+    "http://127.0.0.1:${PORT_OF[catalog]}" "http://127.0.0.1:${PORT_OF[order]}" "$password" ||
+    { [ -z "${KOUPANG_DEV_DIR:-}" ] || die "demo orders not seeded"; warn "demo orders not (all) seeded: see above"; }
 else
   warn "order or payment is not running; demo orders not seeded (run make up)"
 fi
