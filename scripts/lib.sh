@@ -340,4 +340,14 @@ db_url_for() {
   echo "${!var:-postgres://$PG_USER@$PG_HOST:$PG_PORT/$2}"
 }
 
+# The developer's .env (settings for `make up`); a stack of its own (the walkthrough in
+# `make test`, KOUPANG_DEV_DIR set) ignores it.
+load_dotenv() {
+  if [ -f "$ROOT/.env" ] && [ -z "${KOUPANG_DEV_DIR:-}" ]; then
+    set -a
+    source "$ROOT/.env"
+    set +a
+  fi
+}
+
 seed_password() { echo "${KOUPANG_SEED_PASSWORD:-Koupang-dem0!}"; }

@@ -3,8 +3,7 @@
 # Catalog data is created through the catalog API (scripts/seed_catalog.py).
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-# A stack of its own (the walkthrough in `make test`) ignores a developer's .env.
-[ -f .env ] && [ -z "${KOUPANG_DEV_DIR:-}" ] && { set -a; source .env; set +a; }
+load_dotenv
 
 password=$(seed_password)
 export KOUPANG_PROFILE=local

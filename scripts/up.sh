@@ -3,8 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-# A stack of its own (the walkthrough in `make test`) ignores a developer's .env.
-[ -f .env ] && [ -z "${KOUPANG_DEV_DIR:-}" ] && { set -a; source .env; set +a; }
+load_dotenv
 mkdir -p "$DEV/logs" "$DEV/run" "$DEV/mail" "$DEV/broker"
 
 ensure_tools
