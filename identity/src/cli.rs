@@ -124,6 +124,8 @@ pub async fn create_user(
         config.argon2_memory_kib,
         config.argon2_iterations,
         config.argon2_parallelism,
+        1,
+        0,
     )
     .await?;
     let hash = hasher.hash(password.expose()).await?;

@@ -99,15 +99,13 @@ impl Application {
                 config.argon2_memory_kib,
                 config.argon2_iterations,
                 config.argon2_parallelism,
-            )
-            .await?
-            .with_limits(
                 match config.argon2_max_concurrent {
                     0 => crate::password::default_workers(),
                     n => n as usize,
                 },
                 config.argon2_max_queue as usize,
-            ),
+            )
+            .await?,
             signer,
             mailer,
             config: Arc::new(config),
