@@ -40,7 +40,12 @@ pub fn init_with(
             .with_span_list(false)
             .boxed()
     } else {
-        tracing_subscriber::fmt::layer().compact().boxed()
+        // Colour codes only for a person at a terminal: `make up` writes to log files.
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        tracing_subscriber::fmt::layer()
+            .compact()
+            .with_ansi(terminal)
+            .boxed()
     };
 
     let mut provider = None;
