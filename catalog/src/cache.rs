@@ -1,4 +1,4 @@
-//! Cache-aside for product details in Redis. The cache is an accelerator, never a dependency:
+//! Cache-aside for product details and the first listing pages in Redis. The cache is an accelerator, never a dependency:
 //! every failure (Redis down, slow, or never reachable since start-up) is logged, counted in
 //! `catalog_cache_total{result="error"}`, and the caller reads Postgres instead. The connection is
 //! made lazily and retried at most every few seconds, so a request never waits on a dead Redis for
@@ -60,6 +60,13 @@ impl ProductCache {
             .map(|i| format!("{}product:{id}", i.prefix))
     }
 
+    /// The public view of a product, serialised: `{etag}\n{json}` (docs/benchmarks.md).
+    pub fn public_key(&self, id: Uuid) -> Option<String> {
+        self.inner
+            .as_ref()
+            .map(|i| format!("{}public:{id}", i.prefix))
+    }
+
     pub fn slug_key(&self, slug: &str) -> Option<String> {
         self.inner
             .as_ref()
@@ -107,62 +114,162 @@ impl ProductCache {
             Err(e) => {
                 *next_attempt = Instant::now() + RECONNECT_EVERY;
                 tracing::warn!(error = %e, "product cache: Redis unreachable; reading Postgres");
-                count("error");
+                count("connection", "error");
                 None
             }
         }
     }
 
-    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+    /// A cached value; `entry` names its kind in `catalog_cache_total` (`detail`, `slug`).
+    pub async fn get<T: DeserializeOwned>(&self, entry: &'static str, key: &str) -> Option<T> {
         let mut c = self.conn().await?;
         let raw: Result<Option<String>, _> = redis::cmd("GET").arg(key).query_async(&mut c).await;
         match raw {
             Ok(Some(s)) => match serde_json::from_str(&s) {
                 Ok(v) => {
-                    count("hit");
+                    count(entry, "hit");
                     Some(v)
                 }
                 Err(e) => {
                     tracing::warn!(key, error = %e, "product cache: undecodable entry; ignoring");
-                    count("miss");
+                    count(entry, "miss");
                     None
                 }
             },
             Ok(None) => {
-                count("miss");
+                count(entry, "miss");
                 None
             }
             Err(e) => {
                 tracing::warn!(key, error = %e, "product cache: GET failed");
-                count("error");
+                count(entry, "error");
+                None
+            }
+        }
+    }
+
+    /// The bytes stored under `key`, as stored (no decoding: served as they are).
+    pub async fn get_raw(&self, key: &str) -> Option<Vec<u8>> {
+        let mut c = self.conn().await?;
+        let raw: Result<Option<Vec<u8>>, _> = redis::cmd("GET").arg(key).query_async(&mut c).await;
+        match raw {
+            Ok(Some(v)) => {
+                count("public", "hit");
+                Some(v)
+            }
+            Ok(None) => {
+                count("public", "miss");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(key, error = %e, "product cache: GET failed");
+                count("public", "error");
                 None
             }
         }
     }
 
     pub async fn set<T: Serialize>(&self, key: &str, value: &T) {
-        let (Some(inner), Some(mut c)) = (self.inner.as_ref(), self.conn().await) else {
+        let Ok(json) = serde_json::to_vec(value) else {
             return;
         };
-        let Ok(json) = serde_json::to_string(value) else {
+        self.set_raw(key, &json).await;
+    }
+
+    pub async fn set_raw(&self, key: &str, bytes: &[u8]) {
+        let (Some(inner), Some(mut c)) = (self.inner.as_ref(), self.conn().await) else {
             return;
         };
         let r: Result<(), _> = redis::cmd("SET")
             .arg(key)
-            .arg(json)
+            .arg(bytes)
             .arg("EX")
             .arg(inner.ttl_secs)
             .query_async(&mut c)
             .await;
         if let Err(e) = r {
             tracing::warn!(key, error = %e, "product cache: SET failed");
-            count("error");
+            count("write", "error");
         }
     }
 
-    /// Drop the cached details of `products`. Called after the write committed.
+    /// The hash of cached listing pages (field: the page's query, value: its JSON). One key, so
+    /// a write drops them all with one `DEL`.
+    fn lists_key(&self) -> Option<String> {
+        self.inner.as_ref().map(|i| format!("{}lists", i.prefix))
+    }
+
+    /// A cached listing page, as stored.
+    pub async fn get_list(&self, field: &str) -> Option<Vec<u8>> {
+        let key = self.lists_key()?;
+        let mut c = self.conn().await?;
+        let raw: Result<Option<Vec<u8>>, _> = redis::cmd("HGET")
+            .arg(&key)
+            .arg(field)
+            .query_async(&mut c)
+            .await;
+        match raw {
+            Ok(hit) => {
+                count("list", if hit.is_some() { "hit" } else { "miss" });
+                hit
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "listing cache: HGET failed");
+                count("list", "error");
+                None
+            }
+        }
+    }
+
+    /// Keep a listing page. The hash expires `ttl` after its first page was stored (`NX`), not
+    /// after its last, so a page a slow reader stored after a write's `DEL` lives at most that long.
+    pub async fn set_list(&self, field: &str, bytes: &[u8]) {
+        let (Some(inner), Some(key), Some(mut c)) =
+            (self.inner.as_ref(), self.lists_key(), self.conn().await)
+        else {
+            return;
+        };
+        let r: Result<(), _> = redis::pipe()
+            .cmd("HSET")
+            .arg(&key)
+            .arg(field)
+            .arg(bytes)
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(inner.ttl_secs)
+            .arg("NX")
+            .ignore()
+            .query_async(&mut c)
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "listing cache: HSET failed");
+            count("list", "error");
+        }
+    }
+
+    /// Drop the cached details of `products` and every cached listing page: a product, SKU or
+    /// image write (name, price, status, primary image) can change any page. Called after the
+    /// write committed.
     pub async fn invalidate(&self, products: &[Uuid]) {
-        if products.is_empty() {
+        let lists = self.lists_key();
+        self.drop_keys(products, lists).await;
+    }
+
+    /// Drop only the cached details of `products`: for changes listing pages do not show
+    /// (availability after a reservation).
+    pub async fn invalidate_details(&self, products: &[Uuid]) {
+        self.drop_keys(products, None).await;
+    }
+
+    /// Drop every cached listing page (a category moved or went: the category filter changed).
+    pub async fn invalidate_lists(&self) {
+        let lists = self.lists_key();
+        self.drop_keys(&[], lists).await;
+    }
+
+    async fn drop_keys(&self, products: &[Uuid], lists: Option<String>) {
+        if products.is_empty() && lists.is_none() {
             return;
         }
         let Some(mut c) = self.conn().await else {
@@ -170,19 +277,24 @@ impl ProductCache {
         };
         let keys: Vec<String> = products
             .iter()
-            .filter_map(|p| self.product_key(*p))
+            .flat_map(|p| [self.product_key(*p), self.public_key(*p)])
+            .flatten()
+            .chain(lists)
             .collect();
         let r: Result<(), _> = redis::cmd("DEL").arg(&keys).query_async(&mut c).await;
         match r {
             Ok(()) => metrics::counter!("catalog_cache_invalidations_total").increment(1),
             Err(e) => {
                 tracing::warn!(error = %e, "product cache: DEL failed; entries expire by TTL");
-                count("error");
+                count("invalidate", "error");
             }
         }
     }
 }
 
-fn count(result: &'static str) {
-    metrics::counter!("catalog_cache_total", "result" => result).increment(1);
+/// `catalog_cache_total{entry, result}`: entry `detail`, `slug`, `public` (the public view's
+/// bytes), `list` (first listing pages), `write` and `invalidate` (a failed SET or DEL) or
+/// `connection` (no Redis to ask).
+fn count(entry: &'static str, result: &'static str) {
+    metrics::counter!("catalog_cache_total", "entry" => entry, "result" => result).increment(1);
 }

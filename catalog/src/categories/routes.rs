@@ -88,7 +88,10 @@ pub async fn update(
     AppPath(id): AppPath<Uuid>,
     AppJson(req): AppJson<UpdateCategory>,
 ) -> Result<Json<Category>> {
-    Ok(Json(service::update(&state.db, id, req).await?))
+    let category = service::update(&state.db, id, req).await?;
+    // A category that moved changes which products its ancestors' pages list.
+    state.cache.invalidate_lists().await;
+    Ok(Json(category))
 }
 
 #[utoipa::path(delete, path = "/api/v1/categories/{id}", params(("id" = Uuid, Path)), tag = "categories", security(("bearer" = [])),
@@ -99,5 +102,6 @@ pub async fn delete(
     AppPath(id): AppPath<Uuid>,
 ) -> Result<StatusCode> {
     service::delete(&state.db, id).await?;
+    state.cache.invalidate_lists().await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -71,7 +71,7 @@ impl EventHandler for InventoryHandler {
                 return;
             }
             match super::repository::products_of(&self.db, &skus).await {
-                Ok(products) => self.cache.invalidate(&products).await,
+                Ok(products) => self.cache.invalidate_details(&products).await,
                 Err(e) => tracing::warn!(error = %e, "inventory: cache invalidation lookup failed"),
             }
         })

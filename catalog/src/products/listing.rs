@@ -81,6 +81,45 @@ fn like_pattern(q: &str) -> String {
     s
 }
 
+/// The cache field of a first page the storefront asks for again and again (the whole catalog
+/// or a category, in any sort): `None` for anything else (a search, a price range, a brand or
+/// seller, a later page), whose variety is the caller's to choose and would only fill Redis.
+fn cacheable(query: &ListQuery) -> Option<String> {
+    let plain = query.brand_id.is_none()
+        && query.seller_id.is_none()
+        && query.min_price.is_none()
+        && query.max_price.is_none()
+        && query.q.is_none()
+        && query.cursor.is_none();
+    plain.then(|| {
+        let category = query.category_id.map(|c| c.to_string()).unwrap_or_default();
+        let limit = query.limit.unwrap_or(shared::pagination::DEFAULT_LIMIT);
+        format!("{:?}|{limit}|{category}", query.sort.unwrap_or_default())
+    })
+}
+
+/// A listing page as JSON bytes: a first page from the cache when it holds one (writes drop
+/// them all; docs/benchmarks.md), anything else from Postgres.
+pub async fn list_json(state: &AppState, query: &ListQuery) -> Result<Vec<u8>> {
+    let field = cacheable(query);
+    if let Some(f) = &field {
+        // Only pages that `list` answered were stored, so a hit is for a valid query.
+        if let Some(hit) = state.cache.get_list(f).await {
+            return Ok(hit);
+        }
+    }
+    let page = list(state, query).await?;
+    let bytes = serde_json::to_vec(&page)
+        .map_err(|e| CatalogError::Unexpected(anyhow::anyhow!("listing page: {e}")))?;
+    // A category filter that matches nothing is most likely an id nobody made: not stored, so
+    // made-up ids cannot fill the cache.
+    let empty_category = query.category_id.is_some() && page.items.is_empty();
+    if let Some(f) = field.filter(|_| !empty_category) {
+        state.cache.set_list(&f, &bytes).await;
+    }
+    Ok(bytes)
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn list(state: &AppState, query: &ListQuery) -> Result<ListPage> {
     let mut errors = Vec::new();

@@ -1,9 +1,10 @@
 //! HTTP handlers for products, SKUs, images, the listing and the batch SKU lookup.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use shared::auth::{AuthUser, MaybeUser};
+use shared::auth::{AuthUser, MaybeUser, Role};
 use shared::error::ErrorBody;
 use shared::extract::{AppJson, AppPath, AppQuery};
 use shared::pagination::Page;
@@ -20,8 +21,16 @@ use crate::startup::AppState;
 pub async fn list(
     State(state): State<AppState>,
     AppQuery(q): AppQuery<ListQuery>,
-) -> Result<Json<ListPage>> {
-    Ok(Json(listing::list(&state, &q).await?))
+) -> Result<Response> {
+    let json = listing::list_json(&state, &q).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/products", tag = "products", security(("bearer" = [])), request_body = CreateProduct,
@@ -47,14 +56,55 @@ pub async fn seller_me(
     Ok(Json(service::seller_products(&state, &caller, &q).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/products/{id}", params(("id" = Uuid, Path)), tag = "products",
-    responses((status = 200, body = ProductDetail), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/products/{id}", params(("id" = Uuid, Path), ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer: 304 if the product is unchanged")), tag = "products",
+    responses((status = 200, body = ProductDetail, headers(("ETag" = String, description = "For the public view (signed out or buyer)"))),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
+        (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     MaybeUser(caller): MaybeUser,
     AppPath(id): AppPath<Uuid>,
-) -> Result<Json<ProductDetail>> {
-    Ok(Json(service::detail(&state, id, caller.as_ref()).await?))
+    headers: HeaderMap,
+) -> Result<Response> {
+    // Signed-out callers and buyers all see the same public view: served from its cached bytes.
+    // Sellers and admins may see the stock counters of their own products: built per caller.
+    if caller.as_ref().is_none_or(|c| c.role == Role::Buyer) {
+        let public = service::public_detail(&state, id).await?;
+        return Ok(respond_with_etag(&headers, public));
+    }
+    Ok(Json(service::detail(&state, id, caller.as_ref()).await?).into_response())
+}
+
+/// 304 when the client already holds these bytes (`If-None-Match`, weak comparison as RFC 9110
+/// asks for it), else the bytes; the ETag either way. `no-cache`: a client may keep the answer but
+/// must revalidate it, since a seller's change shows at once.
+fn respond_with_etag(headers: &HeaderMap, public: service::PublicDetail) -> Response {
+    let matches = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == public.etag);
+    let etag = HeaderValue::from_str(&public.etag).ok();
+    let mut resp = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            public.body,
+        )
+            .into_response()
+    };
+    let h = resp.headers_mut();
+    if let Some(etag) = etag {
+        h.insert(header::ETAG, etag);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
 }
 
 #[utoipa::path(get, path = "/api/v1/products/slug/{slug}", params(("slug" = String, Path)), tag = "products",

@@ -106,7 +106,7 @@ async fn lock_owned_sku(
 
 async fn load_detail(state: &AppState, id: Uuid) -> Result<Option<ProductDetail>> {
     if let Some(key) = state.cache.product_key(id) {
-        if let Some(hit) = state.cache.get::<ProductDetail>(&key).await {
+        if let Some(hit) = state.cache.get::<ProductDetail>("detail", &key).await {
             return Ok(Some(hit));
         }
     }
@@ -134,6 +134,69 @@ pub async fn detail(
     }
 }
 
+/// The detail as the public sees it, serialised once and shared by every caller who sees that
+/// view (anyone signed out, and buyers), with an ETag of its bytes. The cached bytes are served
+/// as they are: no decoding and re-encoding per request (docs/benchmarks.md).
+pub struct PublicDetail {
+    pub etag: String,
+    pub body: Vec<u8>,
+}
+
+impl PublicDetail {
+    /// Stored as `{etag}\n{json}`; `None` for anything else (then it is rebuilt).
+    fn from_stored(mut stored: Vec<u8>) -> Option<Self> {
+        let newline = stored.iter().position(|b| *b == b'\n')?;
+        let etag = std::str::from_utf8(&stored[..newline]).ok()?.to_owned();
+        stored.drain(..=newline);
+        Some(Self { etag, body: stored })
+    }
+
+    fn stored(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.etag.len() + 1 + self.body.len());
+        v.extend_from_slice(self.etag.as_bytes());
+        v.push(b'\n');
+        v.extend_from_slice(&self.body);
+        v
+    }
+}
+
+/// A strong validator for these exact bytes: their length and a 64-bit hash.
+fn etag_of(body: &[u8]) -> String {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same bytes give the same tag in every replica.
+    let mut h = std::hash::DefaultHasher::new();
+    body.hash(&mut h);
+    format!("\"{:x}-{:016x}\"", body.len(), h.finish())
+}
+
+#[tracing::instrument(skip_all, fields(product_id = %id))]
+pub async fn public_detail(state: &AppState, id: Uuid) -> Result<PublicDetail> {
+    let key = state.cache.public_key(id);
+    if let Some(key) = &key {
+        if let Some(hit) = state
+            .cache
+            .get_raw(key)
+            .await
+            .and_then(PublicDetail::from_stored)
+        {
+            return Ok(hit);
+        }
+    }
+    let d = load_detail(state, id)
+        .await?
+        .ok_or(CatalogError::NotFound(Entity::Product))?;
+    let body = serde_json::to_vec(&shown_to(d, None)?)
+        .map_err(|e| CatalogError::Unexpected(anyhow::anyhow!("product detail: {e}")))?;
+    let public = PublicDetail {
+        etag: etag_of(&body),
+        body,
+    };
+    if let Some(key) = &key {
+        state.cache.set_raw(key, &public.stored()).await;
+    }
+    Ok(public)
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn detail_by_slug(
     state: &AppState,
@@ -145,7 +208,7 @@ pub async fn detail_by_slug(
         return Err(CatalogError::NotFound(Entity::Product));
     }
     let cached_id = match state.cache.slug_key(slug) {
-        Some(key) => state.cache.get::<Uuid>(&key).await,
+        Some(key) => state.cache.get::<Uuid>("slug", &key).await,
         None => None,
     };
     if let Some(id) = cached_id {

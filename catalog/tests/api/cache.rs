@@ -219,3 +219,160 @@ async fn the_public_sees_availability_but_not_the_stock_counters_cached_or_not()
         full
     );
 }
+
+#[tokio::test]
+async fn the_public_detail_carries_an_etag_that_answers_304_until_the_product_changes() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let buyer = Caller::buyer();
+    let (id, _) = app.listed(&seller, "Kettle", "25.00", 4).await;
+    let path = format!("/api/v1/products/{id}");
+    let first = app.get(&path).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    assert_eq!(first.headers()["cache-control"], "no-cache");
+    let body = first.bytes().await.unwrap();
+
+    // A buyer shares the public view: the same bytes under the same tag.
+    let as_buyer = app.get_auth(&path, &buyer.token).await;
+    assert_eq!(as_buyer.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(as_buyer.bytes().await.unwrap(), body);
+
+    let conditional = |tag: String| {
+        let url = app.url(&path);
+        let client = app.client.clone();
+        async move {
+            client
+                .get(url)
+                .header("if-none-match", tag)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let unchanged = conditional(etag.clone()).await;
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(unchanged.headers()["etag"].to_str().unwrap(), etag);
+    assert!(unchanged.bytes().await.unwrap().is_empty());
+    // Weak comparison and lists of tags, as clients and proxies send them.
+    let listed = conditional(format!("\"other\", W/{etag}")).await;
+    assert_eq!(listed.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        conditional("\"other\"".into()).await.status(),
+        StatusCode::OK
+    );
+
+    let resp = app
+        .patch_auth(&path, &seller.token, json!({"name": "Steel kettle"}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let changed = conditional(etag.clone()).await;
+    assert_eq!(
+        changed.status(),
+        StatusCode::OK,
+        "the old tag no longer matches"
+    );
+    let new_tag = changed.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(new_tag, etag);
+    let d: Value = changed.json().await.unwrap();
+    assert_eq!(d["name"], "Steel kettle");
+    assert_eq!(
+        conditional(new_tag).await.status(),
+        StatusCode::NOT_MODIFIED
+    );
+}
+
+/// The names on a listing page.
+async fn listed_names(app: &TestApp, query: &str) -> Vec<String> {
+    let resp = app.get(&format!("/api/v1/products?{query}")).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{query}");
+    let page: Value = resp.json().await.unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The fields of the cached listing pages in Redis.
+async fn cached_pages(app: &TestApp) -> Vec<String> {
+    let key = format!("{}catalog:lists", app.state.config.common.redis_prefix);
+    let client = redis::Client::open(shared::test_utils::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("HKEYS")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn first_listing_pages_are_cached_until_a_product_write_or_a_category_move() {
+    let app = TestApp::spawn().await;
+    let seller = Caller::seller();
+    let shop = app.admin_category("Shop", None).await;
+    let kitchen = app.admin_category("Kitchen", Some(&shop)).await;
+    let p = app
+        .product(&seller, json!({"name": "Teapot", "category_id": kitchen}))
+        .await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    app.sku(&seller, &id, "TEAPOT-1", "20.00", 3).await;
+    app.activate(&seller, &id).await;
+
+    assert_eq!(listed_names(&app, "limit=20").await, ["Teapot"]);
+    assert_eq!(
+        listed_names(&app, &format!("category_id={shop}")).await,
+        ["Teapot"]
+    );
+    rename_in_db(&app, &id, "Sneaky").await;
+    assert_eq!(
+        listed_names(&app, "limit=20").await,
+        ["Teapot"],
+        "the first page came from the cache"
+    );
+    // A search is never cached: it reads Postgres every time.
+    assert_eq!(listed_names(&app, "q=Sneaky").await, ["Sneaky"]);
+
+    // A product write drops every cached page.
+    let resp = app
+        .patch_auth(
+            &format!("/api/v1/products/{id}"),
+            &seller.token,
+            json!({"description": "porcelain"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(listed_names(&app, "limit=20").await, ["Sneaky"]);
+
+    // The shop's page is cached again; moving Kitchen out of Shop must empty it at once.
+    assert_eq!(
+        listed_names(&app, &format!("category_id={shop}")).await,
+        ["Sneaky"]
+    );
+    let resp = app
+        .patch_auth(
+            &format!("/api/v1/categories/{kitchen}"),
+            &app.admin,
+            json!({"parent_id": null}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK, "moving the category");
+    assert!(listed_names(&app, &format!("category_id={shop}"))
+        .await
+        .is_empty());
+
+    // A made-up category id answers an empty page and is not kept.
+    let made_up = Uuid::now_v7();
+    assert!(listed_names(&app, &format!("category_id={made_up}"))
+        .await
+        .is_empty());
+    assert_eq!(listed_names(&app, "limit=20").await, ["Sneaky"]);
+    let pages = cached_pages(&app).await;
+    assert!(
+        !pages.iter().any(|f| f.contains(&made_up.to_string())),
+        "{pages:?}"
+    );
+    assert!(!pages.is_empty(), "the other pages were cached: {pages:?}");
+}

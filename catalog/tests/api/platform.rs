@@ -45,25 +45,37 @@ async fn metrics_count_cache_hits_and_readiness_names_the_dependencies() {
     let (id, _) = app.listed(&seller, "Metered", "3.00", 1).await;
     // The recorder is process-wide: count what this test's two reads add.
     let hits = app
-        .metric("catalog_cache_total", &[("result", "hit")])
+        .metric(
+            "catalog_cache_total",
+            &[("entry", "public"), ("result", "hit")],
+        )
         .await;
     let misses = app
-        .metric("catalog_cache_total", &[("result", "miss")])
+        .metric(
+            "catalog_cache_total",
+            &[("entry", "public"), ("result", "miss")],
+        )
         .await;
     for _ in 0..2 {
         let resp = app.get(&format!("/api/v1/products/{id}")).await;
         assert_eq!(resp.status(), StatusCode::OK);
     }
     assert_eq!(
-        app.metric("catalog_cache_total", &[("result", "miss")])
-            .await
+        app.metric(
+            "catalog_cache_total",
+            &[("entry", "public"), ("result", "miss")]
+        )
+        .await
             - misses,
         1.0,
         "the first read is a miss"
     );
     assert_eq!(
-        app.metric("catalog_cache_total", &[("result", "hit")])
-            .await
+        app.metric(
+            "catalog_cache_total",
+            &[("entry", "public"), ("result", "hit")]
+        )
+        .await
             - hits,
         1.0,
         "the second read is a hit"
