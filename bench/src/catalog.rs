@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::{json, Value};
 
-use crate::{load, load_timed, Options, Row};
+use crate::{load, load_open, load_timed, Options, Row};
 
 const PRODUCTS: usize = 300;
 
@@ -154,6 +154,22 @@ pub async fn run(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()> {
             .send()
             .await?;
     }
+    let urls: Arc<Vec<Arc<String>>> = Arc::new(
+        products
+            .iter()
+            .map(|p| Arc::new(format!("{base}/api/v1/products/{p}")))
+            .collect(),
+    );
+    let (c, u) = (client.clone(), urls.clone());
+    rows.push(
+        load_open(
+            "catalog: GET /products/{id} (cached)",
+            o.http_rate,
+            o.seconds,
+            move |i| crate::get_ok(c.clone(), u[i as usize % u.len()].clone(), None),
+        )
+        .await,
+    );
     let (c, b, p, n) = (client.clone(), base.clone(), products.clone(), next.clone());
     rows.push(
         load(
@@ -177,7 +193,7 @@ pub async fn run(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     // Drop the entry before each (untimed), so every timed read goes to Postgres and refills.
     let redis = redis::Client::open(o.redis_url.as_str())?;
     let conn = redis::aio::ConnectionManager::new(redis).await?;
-    let prefix = Arc::new(format!("{}catalog:product:", o.redis_prefix));
+    let prefix = Arc::new(format!("{}catalog:", o.redis_prefix));
     let (c, b, p, n) = (client.clone(), base.clone(), products.clone(), next.clone());
     rows.push(
         load_timed(
@@ -195,8 +211,10 @@ pub async fn run(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()> {
                 );
                 async move {
                     let id = &p[n.fetch_add(1, Ordering::Relaxed) % p.len()];
+                    // The full detail and the public view's bytes (catalog/src/cache.rs).
                     let dropped: Result<(), _> = redis::cmd("DEL")
-                        .arg(format!("{prefix}{id}"))
+                        .arg(format!("{prefix}product:{id}"))
+                        .arg(format!("{prefix}public:{id}"))
                         .query_async(&mut conn)
                         .await;
                     if dropped.is_err() {
@@ -224,6 +242,10 @@ pub async fn run(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         skus.iter().take(20).cloned().collect::<Vec<_>>().join(",")
     );
     for (name, url) in [
+        (
+            "catalog: GET /products?limit=20 (the public first page)",
+            format!("{base}/api/v1/products?limit=20"),
+        ),
         (
             "catalog: GET /products?category&price&sort=price_asc",
             listing,

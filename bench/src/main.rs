@@ -2,27 +2,33 @@
 //! throughput and latency percentiles per scenario. `scripts/bench` calls it; later services add
 //! their scenarios here.
 //!
-//! Usage: `koupang-bench [--identity URL] [--catalog URL] [--cart URL] [--order URL] [--concurrency N] [--seconds S] [--rate R] [--open-seconds S] [--poll-ms MS] [SCENARIO...]`
-//! Scenarios: `identity` (login, GET /users/me; needs `make up`), `catalog` (product detail cached
-//! and uncached, filtered listing, batch SKU lookup; needs `make up`), `cart` (add-to-cart,
+//! Usage: `koupang-bench [--identity URL] [--catalog URL] [--cart URL] [--order URL] [--concurrency N] [--seconds S] [--rate R] [--http-rate R] [--open-seconds S] [--poll-ms MS] [SCENARIO...]`
+//! Scenarios: `identity` (login, GET /users/me closed and open loop, then a login storm of 32
+//! workers with open-loop probes of /users/me and catalog's product detail beside it; needs
+//! `make up`), `catalog` (product detail cached — closed and open loop — and uncached, the public
+//! listing, a filtered listing, a search, batch SKU lookup; needs `make up`), `cart` (add-to-cart,
 //! get-cart; needs `make up`), `events` (outbox relay
 //! throughput and commit→handled latency; needs Postgres and a broker, `--rate`, `--prefill`),
 //! `saga` (whole orders, placed → confirmed + captured: closed loops at concurrency 1, 16, 64 —
 //! or `--concurrency N` — for `--seconds` (15), then an open loop at `--rate` (100/s) for
 //! `--open-seconds` (30; `--rate 0` skips it); needs `make up`, its Postgres and `.dev/run`).
+//! Open-loop HTTP rows send `--http-rate` requests a second (1000) and time each from its intended
+//! start. After each scenario: every `make up` process's CPU seconds and peak RSS over it.
 
 mod cart;
 mod catalog;
 mod events;
+mod procs;
 mod saga;
+mod stats;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use hdrhistogram::Histogram;
 use serde_json::{json, Value};
-use tokio::sync::Mutex;
 
 struct Options {
     identity: String,
@@ -34,6 +40,8 @@ struct Options {
     database_url: String,
     brokers: String,
     rate: u32,
+    /// Arrival rate of the open-loop HTTP rows (`--http-rate`).
+    http_rate: u32,
     prefill: usize,
     concurrency: usize,
     seconds: u64,
@@ -61,6 +69,7 @@ fn options() -> anyhow::Result<Options> {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
         brokers: std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
         rate: 500,
+        http_rate: 1000,
         prefill: 20_000,
         concurrency: 16,
         seconds: 10,
@@ -90,6 +99,7 @@ fn options() -> anyhow::Result<Options> {
             "--order" => o.order = value()?,
             "--rate" => rate = Some(value()?.parse()?),
             "--prefill" => o.prefill = value()?.parse()?,
+            "--http-rate" => o.http_rate = value()?.parse()?,
             "--concurrency" => concurrency = Some(value()?.parse()?),
             "--seconds" => seconds = Some(value()?.parse()?),
             "--open-seconds" => o.open_seconds = value()?.parse()?,
@@ -114,7 +124,8 @@ fn options() -> anyhow::Result<Options> {
 
 struct Row {
     name: String,
-    concurrency: usize,
+    /// `c16` for a closed loop of 16 workers, `2000/s` for an open loop at that arrival rate.
+    mode: String,
     requests: usize,
     errors: usize,
     rps: f64,
@@ -122,6 +133,22 @@ struct Row {
     p90: Duration,
     p99: Duration,
     max: Duration,
+}
+
+impl Row {
+    fn from_hist(name: &str, mode: String, h: &Histogram<u64>, errors: usize, secs: f64) -> Row {
+        Row {
+            name: name.to_owned(),
+            mode,
+            requests: h.len() as usize,
+            errors,
+            rps: h.len() as f64 / secs,
+            p50: stats::at(h, 0.50),
+            p90: stats::at(h, 0.90),
+            p99: stats::at(h, 0.99),
+            max: stats::at(h, 1.0),
+        }
+    }
 }
 
 /// Run `op` from `concurrency` workers for `seconds`; every call is one timed request.
@@ -139,57 +166,84 @@ where
 }
 
 /// As `load`, but `op` may time its request itself (returning `Some`), so that set-up work it
-/// does first (e.g. dropping a cache entry) stays out of the numbers.
+/// does first (e.g. dropping a cache entry) stays out of the numbers. A closed loop: each worker
+/// sends its next request when the last one answered, so a slow answer also delays the requests
+/// behind it and the tail looks better than users would see it (`load_open` does not).
 async fn load_timed<F, Fut>(name: &str, concurrency: usize, seconds: u64, op: F) -> Row
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = (bool, Option<Duration>)> + Send,
 {
     let op = Arc::new(op);
-    let samples = Arc::new(Mutex::new(Vec::<(Duration, bool)>::new()));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|w| {
             let op = op.clone();
-            let samples = samples.clone();
             tokio::spawn(async move {
-                let mut local = Vec::new();
+                let (mut h, mut errors) = (stats::hist(), 0);
                 while Instant::now() < deadline {
                     let t = Instant::now();
                     let (ok, took) = op(w).await;
-                    local.push((took.unwrap_or_else(|| t.elapsed()), ok));
+                    stats::record(&mut h, took.unwrap_or_else(|| t.elapsed()));
+                    errors += usize::from(!ok);
                 }
-                samples.lock().await.extend(local);
+                (h, errors)
             })
         })
         .collect();
+    let (mut all, mut errors) = (stats::hist(), 0);
     for w in workers {
-        let _ = w.await;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let all = samples.lock().await;
-    let errors = all.iter().filter(|(_, ok)| !ok).count();
-    let mut lat: Vec<Duration> = all.iter().map(|(d, _)| *d).collect();
-    lat.sort();
-    let pct = |p: f64| -> Duration {
-        if lat.is_empty() {
-            Duration::ZERO
-        } else {
-            lat[((lat.len() as f64 - 1.0) * p).round() as usize]
+        if let Ok((h, e)) = w.await {
+            let _ = all.add(&h);
+            errors += e;
         }
-    };
-    Row {
-        name: name.to_owned(),
-        concurrency,
-        requests: lat.len(),
-        errors,
-        rps: lat.len() as f64 / elapsed,
-        p50: pct(0.50),
-        p90: pct(0.90),
-        p99: pct(0.99),
-        max: lat.last().copied().unwrap_or_default(),
     }
+    let secs = started.elapsed().as_secs_f64();
+    Row::from_hist(name, format!("c{concurrency}"), &all, errors, secs)
+}
+
+/// An open loop: requests start at a fixed rate whatever the answers do, and each latency counts
+/// from the request's intended start, so queueing in the service (or in the bench) shows in the
+/// tail instead of being hidden by a worker that waited (coordinated omission). At most
+/// `MAX_IN_FLIGHT` requests are outstanding; past that the sender waits, and those waits count.
+async fn load_open<F, Fut>(name: &str, rate: u32, seconds: u64, op: F) -> Row
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    const MAX_IN_FLIGHT: usize = 4096;
+    let rate = rate.max(1);
+    let total = u64::from(rate) * seconds;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let results = Arc::new(std::sync::Mutex::new((stats::hist(), 0usize)));
+    let started = tokio::time::Instant::now() + Duration::from_millis(10);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..total {
+        let intended = started + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(intended).await;
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let (fut, results) = (op(i), results.clone());
+        tasks.spawn(async move {
+            let ok = fut.await;
+            let took = intended.elapsed();
+            drop(permit);
+            if let Ok(mut r) = results.lock() {
+                stats::record(&mut r.0, took);
+                r.1 += usize::from(!ok);
+            }
+        });
+        // Reap finished tasks as we go so the set stays small.
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let secs = started.elapsed().as_secs_f64();
+    let r = results.lock().map(|r| (r.0.clone(), r.1));
+    let (h, errors) = r.unwrap_or_else(|_| (stats::hist(), 0));
+    Row::from_hist(name, format!("{rate}/s"), &h, errors, secs)
 }
 
 fn ms(d: Duration) -> String {
@@ -198,14 +252,14 @@ fn ms(d: Duration) -> String {
 
 fn print(rows: &[Row]) {
     println!(
-        "\n| scenario | conc | requests | errors | req/s | p50 ms | p90 ms | p99 ms | max ms |"
+        "\n| scenario | load | requests | errors | req/s | p50 ms | p90 ms | p99 ms | max ms |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         println!(
             "| {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |",
             r.name,
-            r.concurrency,
+            r.mode,
             r.requests,
             r.errors,
             r.rps,
@@ -226,7 +280,8 @@ async fn identity(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let run = uuid::Uuid::now_v7().simple().to_string();
     let password = "Bench-passw0rd!";
     let mut users = Vec::new();
-    for w in 0..o.concurrency {
+    // One account per worker, and enough for the login storm of the mixed rows.
+    for w in 0..o.concurrency.max(32) {
         let username = format!("bench{}_{w}", &run[20..]);
         let resp = client
             .post(format!("{base}/api/v1/users/register"))
@@ -279,25 +334,114 @@ async fn identity(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()> {
             .context("login answered no token")?
             .to_owned(),
     );
-    let (c, b) = (client.clone(), base.clone());
+    let me = Arc::new(format!("{base}/api/v1/users/me"));
+    let (c, u, t) = (client.clone(), me.clone(), token.clone());
     rows.push(
         load(
             "identity: GET /users/me",
             o.concurrency,
             o.seconds,
-            move |_| {
-                let (c, b, t) = (c.clone(), b.clone(), token.clone());
-                async move {
-                    c.get(format!("{b}/api/v1/users/me"))
-                        .bearer_auth(t.as_str())
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success())
-                }
-            },
+            move |_| get_ok(c.clone(), u.clone(), Some(t.clone())),
         )
         .await,
     );
+    let (c, u, t) = (client.clone(), me.clone(), token.clone());
+    rows.push(
+        load_open(
+            "identity: GET /users/me",
+            o.http_rate,
+            o.seconds,
+            move |_| get_ok(c.clone(), u.clone(), Some(t.clone())),
+        )
+        .await,
+    );
+    mixed(o, rows, &client, users, password, token).await
+}
+
+/// `GET url` (with a bearer token when given) answered 2xx.
+async fn get_ok(c: reqwest::Client, url: Arc<String>, token: Option<Arc<String>>) -> bool {
+    let mut req = c.get(url.as_str());
+    if let Some(t) = token {
+        req = req.bearer_auth(t.as_str());
+    }
+    req.send().await.is_ok_and(|r| r.status().is_success())
+}
+
+/// Isolation: a login storm (`LOGIN_STORM` workers logging in back to back) while open loops at
+/// a modest rate measure `GET /users/me` and catalog's product detail. Hashing is meant to stay
+/// on its own threads; these rows show whether the storm slows anything else.
+async fn mixed(
+    o: &Options,
+    rows: &mut Vec<Row>,
+    client: &reqwest::Client,
+    users: Arc<Vec<String>>,
+    password: &'static str,
+    token: Arc<String>,
+) -> anyhow::Result<()> {
+    const LOGIN_STORM: usize = 32;
+    const PROBE_RATE: u32 = 200;
+    let base = o.identity.trim_end_matches('/').to_owned();
+    let catalog = o.catalog.trim_end_matches('/').to_owned();
+    let listing: Value = client
+        .get(format!("{catalog}/api/v1/products?limit=100"))
+        .send()
+        .await
+        .context("catalog is not reachable: is the stack up (make up)?")?
+        .json()
+        .await?;
+    let products: Vec<Arc<String>> = listing["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["id"].as_str())
+        .map(|id| Arc::new(format!("{catalog}/api/v1/products/{id}")))
+        .collect();
+    anyhow::ensure!(
+        !products.is_empty(),
+        "catalog lists no products: run make seed"
+    );
+    let products = Arc::new(products);
+
+    let (c, b) = (client.clone(), base.clone());
+    let storm = tokio::spawn(load(
+        "identity: POST /users/login (the storm)",
+        LOGIN_STORM,
+        o.seconds,
+        move |w| {
+            let (c, b, u) = (c.clone(), b.clone(), users.clone());
+            async move {
+                c.post(format!("{b}/api/v1/users/login"))
+                    .json(&json!({"username": u[w % u.len()], "password": password}))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        },
+    ));
+    // Let the storm fill the hashing queue before measuring beside it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let probe_secs = o.seconds.saturating_sub(1).max(1);
+    let (c, me) = (client.clone(), Arc::new(format!("{base}/api/v1/users/me")));
+    let me_probe = tokio::spawn(load_open(
+        "mixed: GET /users/me during the storm",
+        PROBE_RATE,
+        probe_secs,
+        move |_| get_ok(c.clone(), me.clone(), Some(token.clone())),
+    ));
+    let c = client.clone();
+    let detail_probe = load_open(
+        "mixed: catalog GET /products/{id} during the storm",
+        PROBE_RATE,
+        probe_secs,
+        move |i| {
+            let url = products[i as usize % products.len()].clone();
+            get_ok(c.clone(), url, None)
+        },
+    )
+    .await;
+    rows.push(storm.await?);
+    rows.push(me_probe.await?);
+    rows.push(detail_probe);
     Ok(())
 }
 
@@ -305,7 +449,7 @@ async fn events_scenario(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()>
     let r = events::run(&o.database_url, &o.brokers, o.prefill, o.rate, o.seconds).await?;
     rows.push(Row {
         name: format!("events: relay drain of {} (one per order)", r.relay_events),
-        concurrency: 1,
+        mode: "1".into(),
         requests: r.relay_events,
         errors: 0,
         rps: r.relay_events as f64 / r.relay_secs,
@@ -321,7 +465,7 @@ async fn events_scenario(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()>
                 "events: backlog of {} ({} per order), run_length {}",
                 b.events, b.per_aggregate, b.run_length
             ),
-            concurrency: 1,
+            mode: "1".into(),
             requests: b.events,
             errors: 0,
             rps: b.events as f64 / b.secs,
@@ -331,24 +475,19 @@ async fn events_scenario(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()>
             max: Duration::from_secs_f64(b.secs),
         });
     }
-    let mut lat = r.latency.clone();
-    lat.sort();
-    let pct = |p: f64| {
-        lat.get(((lat.len().max(1) - 1) as f64 * p).round() as usize)
-            .copied()
-            .unwrap_or_default()
-    };
-    rows.push(Row {
-        name: format!("events: commit->handled at {}/s", r.rate),
-        concurrency: 1,
-        requests: lat.len(),
-        errors: r.latency_expected.saturating_sub(lat.len()),
-        rps: lat.len() as f64 / o.seconds as f64,
-        p50: pct(0.5),
-        p90: pct(0.9),
-        p99: pct(0.99),
-        max: lat.last().copied().unwrap_or_default(),
-    });
+    let mut lat = stats::hist();
+    for d in &r.latency {
+        stats::record(&mut lat, *d);
+    }
+    let mut row = Row::from_hist(
+        &format!("events: commit->handled at {}/s", r.rate),
+        "1".into(),
+        &lat,
+        r.latency_expected.saturating_sub(r.latency.len()),
+        o.seconds as f64,
+    );
+    row.mode = format!("{}/s", r.rate);
+    rows.push(row);
     if let Some((published, handled)) = &r.split {
         println!(
             "events: at {}/s, commit->published p50 / p90 / p99 {:.1} / {:.1} / {:.1} ms; published->handled {:.1} / {:.1} / {:.1} ms (Postgres timestamps)",
@@ -385,7 +524,11 @@ async fn events_scenario(o: &Options, rows: &mut Vec<Row>) -> anyhow::Result<()>
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
     let mut rows = Vec::new();
+    let run_dir = std::path::PathBuf::from(&o.run_dir);
     for s in o.scenarios.clone() {
+        // The saga prints its own process table per run; the others get one per scenario.
+        let before = (s != "saga" && s != "events").then(|| procs::Snapshot::take(&run_dir));
+        let first = rows.len();
         match s.as_str() {
             "identity" => identity(&o, &mut rows).await?,
             "events" => events_scenario(&o, &mut rows).await?,
@@ -396,8 +539,16 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::bail!("unknown scenario '{other}' (identity, catalog, cart, events, saga)")
             }
         }
+        if rows.len() > first {
+            print(&rows[first..]);
+        }
+        if let Some(before) = before.filter(procs::Snapshot::found_any) {
+            println!("\n{s}: the stack's processes over the scenario");
+            procs::print_table(&before, &procs::Snapshot::take(&run_dir));
+        }
     }
-    if !rows.is_empty() {
+    if o.scenarios.len() > 1 && !rows.is_empty() {
+        println!("\nAll scenarios:");
         print(&rows);
     }
     Ok(())

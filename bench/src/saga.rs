@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::procs::Snapshot;
+use crate::stats::{hist, ms_of};
 use crate::Options;
 
 /// Bench SKUs: one product, `SKUS` SKUs `bench-saga-sku-N`, made once and reused.
@@ -32,15 +33,6 @@ const STOCK: i64 = 10_000_000;
 const PRICE: &str = "12.50";
 /// An order not finished after this long is counted as unfinished.
 const ORDER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Services whose processes are measured (`.dev/run/<name>.pid`), the broker last.
-const PROCESSES: [(&str, &str); 6] = [
-    ("identity", "identity"),
-    ("catalog", "catalog"),
-    ("cart", "cart"),
-    ("order", "order"),
-    ("payment", "payment"),
-    ("broker", "tansu"),
-];
 /// Databases whose outbox backlog is reported.
 const OUTBOX_DBS: [&str; 3] = ["catalog", "orders", "payment"];
 
@@ -480,87 +472,6 @@ async fn open_loop(ctx: &Arc<Ctx>, rate: u32, seconds: u64) -> Vec<End> {
     ends
 }
 
-/// Per-process CPU ticks and peak RSS at one moment.
-struct Snapshot {
-    at: Instant,
-    ticks: Vec<Option<u64>>,
-    /// This bench's own CPU ticks: it shares the machine with the stack.
-    own: Option<u64>,
-    /// The whole machine's (busy, total) ticks from `/proc/stat`, all cores.
-    machine: Option<(u64, u64)>,
-}
-
-/// The machine's busy and total CPU ticks so far (`cpu` line of `/proc/stat`; idle and iowait
-/// are not busy).
-fn machine_ticks() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    let f: Vec<u64> = line
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal (guest time is inside user already).
-    let total: u64 = f.iter().take(8).sum();
-    let idle = f.get(3)? + f.get(4)?;
-    Some((total - idle, total))
-}
-
-fn pid_of(run_dir: &std::path::Path, file: &str, program: &str) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(run_dir.join(format!("{file}.pid")))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    // The pid file may be stale and the pid reused: check the program.
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let argv0 = cmdline.split(|b| *b == 0).next()?;
-    let argv0 = String::from_utf8_lossy(argv0);
-    (argv0.rsplit('/').next() == Some(program)).then_some(pid)
-}
-
-/// CPU time (user + system) of `pid` so far, in clock ticks (`/proc/<pid>/stat` fields 14, 15).
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-/// Peak resident set since the process started (`VmHWM`), in MiB.
-fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-impl Snapshot {
-    fn take(run_dir: &std::path::Path) -> Self {
-        Snapshot {
-            at: Instant::now(),
-            ticks: PROCESSES
-                .iter()
-                .map(|(file, program)| pid_of(run_dir, file, program).and_then(cpu_ticks))
-                .collect(),
-            own: cpu_ticks(std::process::id()),
-            machine: machine_ticks(),
-        }
-    }
-}
-
-fn hist() -> Histogram<u64> {
-    // Microseconds, 1 µs to 10 min, 3 significant digits. The bounds are valid constants.
-    Histogram::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|_| unreachable!())
-}
-
-fn ms_of(h: &Histogram<u64>, q: f64) -> f64 {
-    if h.is_empty() {
-        0.0
-    } else {
-        h.value_at_quantile(q) as f64 / 1000.0
-    }
-}
-
 struct Reported {
     line: String,
     hops: String,
@@ -668,37 +579,7 @@ async fn report(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("| process | CPU s | % of one core | peak RSS MiB (VmHWM, since start) |");
-    println!("|---|---:|---:|---:|");
-    let secs = after.at.duration_since(before.at).as_secs_f64();
-    for (i, (file, program)) in PROCESSES.iter().enumerate() {
-        let pid = pid_of(&ctx.run_dir, file, program);
-        let cpu = match (before.ticks[i], after.ticks[i]) {
-            // USER_HZ, the unit of /proc's times, is 100 on Linux.
-            (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / 100.0),
-            _ => None,
-        };
-        let rss = pid.and_then(peak_rss_mib);
-        println!(
-            "| {file} | {} | {} | {} |",
-            cpu.map_or("?".into(), |c| format!("{c:.1}")),
-            cpu.map_or("?".into(), |c| format!("{:.0}", 100.0 * c / secs)),
-            rss.map_or("?".into(), |r| format!("{r:.0}")),
-        );
-    }
-    let own = match (before.own, after.own) {
-        (Some(b), Some(a)) => format!("{:.1}", a.saturating_sub(b) as f64 / 100.0),
-        _ => "?".into(),
-    };
-    println!("| bench (this process) | {own} | | |");
-    if let (Some((b_busy, b_total)), Some((a_busy, a_total))) = (before.machine, after.machine) {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let busy = (a_busy - b_busy) as f64 / (a_total - b_total).max(1) as f64;
-        println!(
-            "machine: {:.0}% of {cores} cores busy over the run (everything on it, other work included)",
-            100.0 * busy
-        );
-    }
+    crate::procs::print_table(&before, &after);
     let hops = hops(ctx, &done_ids).await?;
     let line = format!(
         "| {name} | {} | {rate:.1} | {:.0} / {:.0} / {:.0} / {:.0} | {:.0} / {:.0} | {cancelled} | {unfinished} | {failed} | {:.0} |",
