@@ -55,7 +55,7 @@ pub struct IdentityConfig {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
-    /// Hashing threads (each keeps one `argon2_memory_kib` buffer); 0 means one per core.
+    /// Hashing threads (each keeps one `argon2_memory_kib` buffer); 0 means one per core but one.
     pub argon2_max_concurrent: u32,
     /// Hashes that may wait for a worker; past that a request is refused with 503 at once.
     pub argon2_max_queue: u32,

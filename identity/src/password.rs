@@ -48,10 +48,13 @@ pub struct HashSlot {
     _admission: OwnedSemaphorePermit,
 }
 
-/// Default number of hashing threads: one per core (argon2 with parallelism 1 keeps one core
-/// busy; more threads would only hold more buffers).
+/// Default number of hashing threads: one per core but one (at least one). argon2 with
+/// parallelism 1 keeps a core busy per thread; leaving one core to everything else is what keeps
+/// requests fast during a login storm (on 2 cores, with 2 threads the product detail's p99 beside
+/// a storm was 4–12 ms, with 1 it was under 4 ms, at 78 logins/s instead of 128:
+/// docs/benchmarks.md).
 pub fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
 /// Default number of hashes that may wait for a worker.
