@@ -27,6 +27,9 @@ pub struct HasherBusy;
 /// 19 MiB; a hash with a made-up cost must not make the service allocate gigabytes).
 const MAX_MEMORY_KIB: u32 = 256 * 1024;
 
+/// Likewise for passes: ours use 2; a stored hash asking for thousands would hold a thread.
+const MAX_ITERATIONS: u32 = 16;
+
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 #[derive(Clone)]
@@ -92,9 +95,14 @@ fn start_pool(workers: usize) -> anyhow::Result<mpsc::Sender<Job>> {
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
-                    match job {
-                        Ok(job) => job(&mut memory),
-                        Err(_) => return,
+                    let Ok(job) = job else {
+                        return;
+                    };
+                    // A panicking job must not take the thread with it: the pool would shrink
+                    // silently until every login failed. Its buffer is dropped, being suspect.
+                    let run = std::panic::AssertUnwindSafe(|| job(&mut memory));
+                    if std::panic::catch_unwind(run).is_err() {
+                        memory = Vec::new();
                     }
                 }
             })?;
@@ -125,8 +133,9 @@ impl PasswordHasher {
         };
         let random: String = SaltString::generate(&mut OsRng).as_str().to_owned();
         let params = hasher.params.clone();
+        let slot = hasher.slot().await?;
         let dummy = hasher
-            .run(move |memory| hash_with(&params, &random, memory))
+            .run(slot, move |memory| hash_with(&params, &random, memory))
             .await??;
         hasher.dummy_hash = Arc::new(dummy);
         Ok(hasher)
@@ -145,15 +154,32 @@ impl PasswordHasher {
         })
     }
 
-    /// Run `f` on a pool thread with that thread's argon2 memory.
+    /// Run `f` on a pool thread with that thread's argon2 memory, holding `slot` until it is
+    /// done: a request that was cancelled (its client hung up) still holds its place while its
+    /// hash runs, and a job whose caller is already gone is skipped, so abandoned requests
+    /// cannot queue work past the admission bound. The buffer is shrunk back to the configured
+    /// cost after a job needed more (an old hash with a higher cost).
     async fn run<T: Send + 'static>(
         &self,
+        slot: HashSlot,
         f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> anyhow::Result<T> {
         let (tx, rx) = oneshot::channel();
+        let keep = self.params.block_count();
         self.jobs
             .send(Box::new(move |memory| {
-                let _ = tx.send(f(memory));
+                if tx.is_closed() {
+                    return;
+                }
+                let out = f(memory);
+                if memory.len() > keep {
+                    memory.truncate(keep);
+                    memory.shrink_to_fit();
+                }
+                // The place is free before the answer is: a caller that goes on to hash again
+                // finds it free.
+                drop(slot);
+                let _ = tx.send(out);
             }))
             .map_err(|_| anyhow::anyhow!("the password hashing threads are gone"))?;
         rx.await
@@ -161,11 +187,11 @@ impl PasswordHasher {
     }
 
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
-        let _slot = self.slot().await?;
+        let slot = self.slot().await?;
         self.hashes.fetch_add(1, Ordering::Relaxed);
         let params = self.params.clone();
         let password = password.to_owned();
-        self.run(move |memory| hash_with(&params, &password, memory))
+        self.run(slot, move |memory| hash_with(&params, &password, memory))
             .await?
     }
 
@@ -176,12 +202,12 @@ impl PasswordHasher {
         password: &str,
         hash: Option<&str>,
     ) -> anyhow::Result<bool> {
-        let _slot = self.slot().await?;
+        let slot = self.slot().await?;
         let real = hash.is_some();
         let hash = hash.map_or_else(|| self.dummy_hash.as_str().to_owned(), str::to_owned);
         let password = password.to_owned();
         let ok = self
-            .run(move |memory| verify(&password, &hash, memory))
+            .run(slot, move |memory| verify(&password, &hash, memory))
             .await?;
         self.verifications.fetch_add(1, Ordering::Relaxed);
         Ok(real && ok)
@@ -259,7 +285,7 @@ fn verify(password: &str, stored: &str, memory: &mut Vec<Block>) -> bool {
     let Ok(params) = Params::try_from(&parsed) else {
         return false;
     };
-    if params.m_cost() > MAX_MEMORY_KIB {
+    if params.m_cost() > MAX_MEMORY_KIB || params.t_cost() > MAX_ITERATIONS {
         return false;
     }
     let mut salt_bytes = [0u8; 64];
@@ -284,6 +310,7 @@ fn verify(password: &str, stored: &str, memory: &mut Vec<Block>) -> bool {
 mod tests {
     use super::*;
     use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+    use std::time::Duration;
 
     async fn hasher() -> PasswordHasher {
         PasswordHasher::new(1024, 1, 1, 2, 8).await.unwrap()
@@ -350,8 +377,8 @@ mod tests {
         for _ in 0..n {
             let h = h.clone();
             tasks.push(tokio::spawn(async move {
-                let _slot = h.slot().await.unwrap();
-                h.run(|memory| {
+                let slot = h.slot().await.unwrap();
+                h.run(slot, |memory| {
                     let params = Params::new(1024, 1, 1, None).unwrap();
                     hash_with(&params, "x", memory).unwrap();
                     let name = std::thread::current()
@@ -377,6 +404,74 @@ mod tests {
         names
     }
 
+    #[tokio::test]
+    async fn a_cancelled_request_keeps_its_place_until_its_hash_is_done() {
+        // One worker, no queue: one hash at a time, the next refused at once.
+        let h = PasswordHasher::new(1024, 1, 1, 1, 0).await.unwrap();
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = oneshot::channel();
+        let task = {
+            let h = h.clone();
+            tokio::spawn(async move {
+                let slot = h.slot().await.unwrap();
+                h.run(slot, move |_| {
+                    let _ = started_tx.send(());
+                    let _ = gate.recv();
+                })
+                .await
+            })
+        };
+        started.await.unwrap();
+        // The client hangs up while its hash runs.
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        let refused = h
+            .slot()
+            .await
+            .err()
+            .expect("a place was free beside a running hash");
+        assert!(refused.is::<HasherBusy>(), "{refused}");
+        // When the hash ends its place is free again.
+        open.send(()).unwrap();
+        shared::test_utils::eventually(
+            "the place to be freed",
+            Duration::from_secs(10),
+            || async { h.slot().await.ok().map(|_| ()) },
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_thread_goes_back_to_the_configured_buffer_after_an_older_costlier_hash() {
+        let h = PasswordHasher::new(1024, 1, 1, 1, 0).await.unwrap();
+        let params = Params::new(4096, 1, 1, None).unwrap();
+        let salt = SaltString::generate(&mut OsRng);
+        let costly = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"Old-passw0rd", &salt)
+            .unwrap()
+            .to_string();
+        assert!(h
+            .verify_or_dummy("Old-passw0rd", Some(&costly))
+            .await
+            .unwrap());
+        let slot = h.slot().await.unwrap();
+        let kept = h.run(slot, |memory| memory.len()).await.unwrap();
+        assert_eq!(kept, 1024, "the 4 MiB buffer was kept");
+    }
+
+    #[tokio::test]
+    async fn a_job_that_panics_leaves_the_thread_serving() {
+        let h = PasswordHasher::new(1024, 1, 1, 1, 0).await.unwrap();
+        let slot = h.slot().await.unwrap();
+        let panicked = h.run(slot, |_| -> () { panic!("a job that panics") }).await;
+        assert!(panicked.is_err());
+        let a = h
+            .hash("Passw0rd!")
+            .await
+            .expect("the only thread still hashes");
+        assert!(h.verify_or_dummy("Passw0rd!", Some(&a)).await.unwrap());
+    }
+
     #[test]
     fn a_stored_hash_asking_for_absurd_memory_is_refused_not_allocated() {
         let mut memory = Vec::new();
@@ -392,6 +487,9 @@ mod tests {
         let huge = modest.replace("m=2048", "m=4194304");
         assert!(!verify("anything", &huge, &mut memory));
         assert!(memory.is_empty(), "4 GiB were allocated for a made-up hash");
+        let endless = modest.replace("t=1", "t=100000");
+        assert!(!verify("anything", &endless, &mut memory));
+        assert!(memory.is_empty(), "a hash of 100,000 passes was computed");
     }
 
     #[tokio::test]
