@@ -194,7 +194,7 @@ impl ProductCache {
     }
 
     /// The hash of cached listing pages (field: the page's query, value: its JSON). One key, so
-    /// a write drops them all with one `DEL`.
+    /// a write drops them all with one `UNLINK` (freed off Redis's main thread).
     fn lists_key(&self) -> Option<String> {
         self.inner.as_ref().map(|i| format!("{}lists", i.prefix))
     }
@@ -229,7 +229,10 @@ impl ProductCache {
         else {
             return;
         };
+        // MULTI/EXEC: the EXPIRE can never be lost after the HSET (a hash with no TTL would
+        // keep a slow reader's stale page until the next write).
         let r: Result<(), _> = redis::pipe()
+            .atomic()
             .cmd("HSET")
             .arg(&key)
             .arg(field)
@@ -281,7 +284,7 @@ impl ProductCache {
             .flatten()
             .chain(lists)
             .collect();
-        let r: Result<(), _> = redis::cmd("DEL").arg(&keys).query_async(&mut c).await;
+        let r: Result<(), _> = redis::cmd("UNLINK").arg(&keys).query_async(&mut c).await;
         match r {
             Ok(()) => metrics::counter!("catalog_cache_invalidations_total").increment(1),
             Err(e) => {

@@ -175,7 +175,14 @@ impl From<redis::RedisError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Shed load (a full hashing queue, too many orders in flight) or a busy dependency:
+            // the service is working as meant and the client is told when to retry.
+            match &self.source {
+                Some(cause) => tracing::warn!(code = self.code, error = ?cause, "request refused"),
+                None => tracing::warn!(code = self.code, "request refused"),
+            }
+        } else if self.status.is_server_error() {
             match &self.source {
                 Some(cause) => tracing::error!(code = self.code, error = ?cause, "request failed"),
                 None => {

@@ -384,6 +384,9 @@ impl Infra {
                         // request cost ~40% of a trivial route's rate (docs/benchmarks.md), and the
                         // metrics already count every request by route and status.
                         match status {
+                            // A 503 is shed load or a busy dependency: its error body already
+                            // logged it at WARN (shared::error), so no second line here.
+                            503 => tracing::debug!(status, latency_ms, "request finished"),
                             500.. => tracing::error!(status, latency_ms, "request finished"),
                             400.. => tracing::info!(status, latency_ms, "request finished"),
                             _ => tracing::debug!(status, latency_ms, "request finished"),

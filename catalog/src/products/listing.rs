@@ -82,7 +82,7 @@ fn like_pattern(q: &str) -> String {
 }
 
 /// The cache field of a first page the storefront asks for again and again (the whole catalog
-/// or a category, in any sort): `None` for anything else (a search, a price range, a brand or
+/// or a category, in any sort, at a usual page size): `None` for anything else (a search, a price range, a brand or
 /// seller, a later page), whose variety is the caller's to choose and would only fill Redis.
 fn cacheable(query: &ListQuery) -> Option<String> {
     let plain = query.brand_id.is_none()
@@ -91,9 +91,12 @@ fn cacheable(query: &ListQuery) -> Option<String> {
         && query.max_price.is_none()
         && query.q.is_none()
         && query.cursor.is_none();
-    plain.then(|| {
+    let limit = query.limit.unwrap_or(shared::pagination::DEFAULT_LIMIT);
+    // The page sizes a shop front uses; any other size reads Postgres (it would multiply the
+    // fields a caller can make us keep by a hundred).
+    let usual_size = matches!(limit, 10 | 12 | 20 | 24 | 48 | 50 | 100);
+    (plain && usual_size).then(|| {
         let category = query.category_id.map(|c| c.to_string()).unwrap_or_default();
-        let limit = query.limit.unwrap_or(shared::pagination::DEFAULT_LIMIT);
         format!("{:?}|{limit}|{category}", query.sort.unwrap_or_default())
     })
 }

@@ -72,7 +72,15 @@ pub async fn get(
         let public = service::public_detail(&state, id).await?;
         return Ok(respond_with_etag(&headers, public));
     }
-    Ok(Json(service::detail(&state, id, caller.as_ref()).await?).into_response())
+    let mut resp = Json(service::detail(&state, id, caller.as_ref()).await?).into_response();
+    // This answer may hold the stock counters of the caller's own product: no shared cache.
+    let h = resp.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Authorization"));
+    Ok(resp)
 }
 
 /// 304 when the client already holds these bytes (`If-None-Match`, weak comparison as RFC 9110
@@ -104,6 +112,8 @@ fn respond_with_etag(headers: &HeaderMap, public: service::PublicDetail) -> Resp
         h.insert(header::ETAG, etag);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // A seller or admin asking for the same URL gets another answer (with stock counters).
+    h.insert(header::VARY, HeaderValue::from_static("Authorization"));
     resp
 }
 

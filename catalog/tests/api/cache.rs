@@ -232,8 +232,23 @@ async fn the_public_detail_carries_an_etag_that_answers_304_until_the_product_ch
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
     assert_eq!(first.headers()["cache-control"], "no-cache");
+    let varies: Vec<String> = first
+        .headers()
+        .get_all("vary")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        varies.iter().any(|v| v.contains("Authorization")),
+        "{varies:?}"
+    );
     let body = first.bytes().await.unwrap();
 
+    // The owner's view (with stock counters) is theirs alone: no tag, no shared caching.
+    let own = app.get_auth(&path, &seller.token).await;
+    assert_eq!(own.status(), StatusCode::OK);
+    assert!(own.headers().get("etag").is_none());
+    assert_eq!(own.headers()["cache-control"], "private, no-cache");
     // A buyer shares the public view: the same bytes under the same tag.
     let as_buyer = app.get_auth(&path, &buyer.token).await;
     assert_eq!(as_buyer.headers()["etag"].to_str().unwrap(), etag);
