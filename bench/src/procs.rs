@@ -14,12 +14,14 @@ pub const PROCESSES: [(&str, &str); 6] = [
     ("broker", "tansu"),
 ];
 
-/// Per-process CPU ticks at one moment; taking it also restarts each process's peak-RSS count,
-/// so the peak read at the end is the peak over the scenario.
+/// Per-process CPU ticks and peak RSS at one moment. Taking it reads each process's peak-RSS
+/// count, then restarts it, so the next snapshot's peaks are the peaks between the two.
 pub struct Snapshot {
     at: Instant,
     pids: Vec<Option<u32>>,
     ticks: Vec<Option<u64>>,
+    /// Peak RSS (MiB) since the count was last restarted, read before restarting it.
+    peaks: Vec<Option<f64>>,
     /// Whether the peak was restarted (`/proc/<pid>/clear_refs`); else it is the peak since start.
     peak_restarted: Vec<bool>,
     /// This bench's own CPU ticks: it shares the machine with the stack.
@@ -86,6 +88,7 @@ impl Snapshot {
         Snapshot {
             at: Instant::now(),
             ticks: pids.iter().map(|p| p.and_then(cpu_ticks)).collect(),
+            peaks: pids.iter().map(|p| p.and_then(peak_rss_mib)).collect(),
             peak_restarted: pids.iter().map(|p| p.is_some_and(restart_peak)).collect(),
             pids,
             own: cpu_ticks(std::process::id()),
@@ -113,7 +116,8 @@ pub fn print_table(before: &Snapshot, after: &Snapshot) {
             (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / 100.0),
             _ => None,
         };
-        let rss = peak_rss_mib(pid);
+        // The process must be the same one: a restarted service has a new pid.
+        let rss = after.peaks[i].filter(|_| after.pids[i] == Some(pid));
         let since = if before.peak_restarted[i] {
             ""
         } else {
