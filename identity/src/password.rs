@@ -168,6 +168,10 @@ impl PasswordHasher {
         let keep = self.params.block_count();
         self.jobs
             .send(Box::new(move |memory| {
+                // Bound in this order so that, should `f` panic, the place is freed before the
+                // caller hears of it (locals drop in reverse order).
+                let tx = tx;
+                let slot = slot;
                 if tx.is_closed() {
                     return;
                 }
@@ -312,6 +316,16 @@ mod tests {
     use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
     use std::time::Duration;
 
+    /// A hash made by the argon2 crate's own `hash_password`, as stored hashes were.
+    fn crate_hash(password: &str, memory_kib: u32, iterations: u32) -> String {
+        let params = Params::new(memory_kib, iterations, 1, None).unwrap();
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(password.as_bytes(), &salt)
+            .unwrap()
+            .to_string()
+    }
+
     async fn hasher() -> PasswordHasher {
         PasswordHasher::new(1024, 1, 1, 2, 8).await.unwrap()
     }
@@ -341,12 +355,7 @@ mod tests {
             .verify_password(b"Passw0rd?", &parsed)
             .is_err());
 
-        let params = Params::new(2048, 2, 1, None).unwrap();
-        let salt = SaltString::generate(&mut OsRng);
-        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-            .hash_password(b"Old-passw0rd", &salt)
-            .unwrap()
-            .to_string();
+        let theirs = crate_hash("Old-passw0rd", 2048, 2);
         assert!(h
             .verify_or_dummy("Old-passw0rd", Some(&theirs))
             .await
@@ -444,12 +453,7 @@ mod tests {
     #[tokio::test]
     async fn a_thread_goes_back_to_the_configured_buffer_after_an_older_costlier_hash() {
         let h = PasswordHasher::new(1024, 1, 1, 1, 0).await.unwrap();
-        let params = Params::new(4096, 1, 1, None).unwrap();
-        let salt = SaltString::generate(&mut OsRng);
-        let costly = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-            .hash_password(b"Old-passw0rd", &salt)
-            .unwrap()
-            .to_string();
+        let costly = crate_hash("Old-passw0rd", 4096, 1);
         assert!(h
             .verify_or_dummy("Old-passw0rd", Some(&costly))
             .await
